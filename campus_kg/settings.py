@@ -1,0 +1,50 @@
+"""One validated settings object for every command and the API (environment prefix CAMPUS_KG_).
+
+Every field is documented in docs/settings.md; tests/test_docs.py fails when one is not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets that must never reach production (shipped defaults and the usual guesses).
+KNOWN_WEAK_SECRETS = {"", "neo4j", "password", "changeme", "change-me", "secret", "admin", "campus-kg-dev"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAMPUS_KG_", env_file=".env", extra="ignore")
+
+    mode: Literal["dev", "prod"] = "dev"
+    workspace: Path = Path("workspace")
+    graph_backend: Literal["ladybug", "neo4j"] = "ladybug"
+    neo4j_uri: str | None = Field(default=None, validation_alias=AliasChoices("CAMPUS_KG_NEO4J_URI", "NEO4J_URI"))
+    neo4j_user: str = Field(default="neo4j", validation_alias=AliasChoices("CAMPUS_KG_NEO4J_USER", "NEO4J_USER"))
+    neo4j_password: SecretStr = Field(
+        default=SecretStr("neo4j"), validation_alias=AliasChoices("CAMPUS_KG_NEO4J_PASSWORD", "NEO4J_PASSWORD")
+    )
+    neo4j_database: str = "neo4j"
+    neo4j_batch_size: int = Field(default=20_000, ge=1_000, le=50_000)
+    state_url: str | None = None
+    token_secret: SecretStr = SecretStr("campus-kg-dev")
+    query_timeout_ms: int = Field(default=10_000, ge=100)
+
+    @model_validator(mode="after")
+    def refuse_default_secrets(self) -> Settings:
+        if self.mode != "prod":
+            return self
+        token = self.token_secret.get_secret_value()
+        if token in KNOWN_WEAK_SECRETS or len(token) < 32:
+            raise ValueError("CAMPUS_KG_TOKEN_SECRET must be set to a random value of at least 32 characters in prod")
+        if self.graph_backend == "neo4j":
+            pw = self.neo4j_password.get_secret_value()
+            if pw in KNOWN_WEAK_SECRETS or len(pw) < 12:
+                raise ValueError("the Neo4j password is a default or shorter than 12 characters; refused in prod")
+        return self
+
+    def state_database_url(self) -> str:
+        """Human-authored state (decisions, corrections, tokens, access log): SQLite in the workspace by default."""
+        return self.state_url or f"sqlite:///{(self.workspace / 'state.sqlite').resolve()}"

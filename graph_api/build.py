@@ -1,0 +1,172 @@
+"""Build the graph from the lakehouse and resolution outputs.
+
+Ladybug: every build writes a new database file and, only when it is complete, switches the
+workspace's CURRENT pointer atomically; the server keeps answering from the previous file until
+then. Neo4j: the database is cleared and reloaded in batches (blue/green databases come with the
+lineage work).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from campus_kg.settings import Settings
+from campus_kg.workspace import Workspace
+from graph_api.store import GraphStore, open_store
+from ingest.lakehouse import DUCK_TYPES, Lakehouse
+from ingest.standardise import standardise_org_name
+from ontology.model import load_ontology
+
+KEEP_BUILDS = 2  # the served build and the one before it (a server may still hold it open)
+
+
+@dataclass
+class BuildResult:
+    build_id: str
+    backend: str
+    nodes: dict[str, int] = field(default_factory=dict)
+    rels: dict[str, int] = field(default_factory=dict)
+    unresolved: dict[str, int] = field(default_factory=dict)
+    path: str | None = None
+
+
+def _arrow(lake: Lakehouse, sql: str, params: list | None = None) -> pa.Table:
+    return lake.con.sql(sql, params=params or None).to_arrow_table()
+
+
+def master_nodes_sql(entity_type: str) -> str:
+    """One row per master entity, its surviving attributes pivoted into the ontology's columns."""
+    ont = load_ontology()
+    props = [p for p in ont.class_properties(entity_type) if p.name != ont.cls(entity_type).key]
+    cols = "".join(
+        f",\n  TRY_CAST(max(a.value) FILTER (WHERE a.property = '{p.name}') AS {DUCK_TYPES[p.datatype]}) AS {p.name}"
+        for p in props
+    )
+    return f"""SELECT m.master_id AS id{cols}
+        FROM (SELECT DISTINCT master_id FROM res_link WHERE entity_type = '{entity_type}') m
+        LEFT JOIN res_attribute a ON a.master_id = m.master_id AND a.entity_type = '{entity_type}'
+        GROUP BY m.master_id ORDER BY m.master_id"""
+
+
+def _person_lookup(lake: Lakehouse, match_on: str) -> None:
+    """A temp table value -> master for Person targets matched on an identifier (unique only)."""
+    lake.con.execute(f"""CREATE OR REPLACE TEMP TABLE _lookup AS
+        SELECT p.{match_on} AS value, min(l.master_id) AS master_id
+        FROM dwd_person_record p JOIN res_link l ON l.member_id = p.record_id AND l.entity_type = 'Person'
+        WHERE p.{match_on} IS NOT NULL
+        GROUP BY 1 HAVING count(DISTINCT l.master_id) = 1""")
+
+
+def _org_lookup(lake: Lakehouse) -> None:
+    values = [v for (v,) in lake.con.execute(
+        "SELECT DISTINCT target_value FROM dwd_relation WHERE target_type = 'Organisation'").fetchall()]
+    lake.con.register("_org_names", pa.table({"value": values,
+                                              "member_id": [f"org:{standardise_org_name(v)}" for v in values]}))
+    lake.con.execute("""CREATE OR REPLACE TEMP TABLE _lookup AS
+        SELECT n.value, l.master_id FROM _org_names n
+        JOIN res_link l ON l.member_id = n.member_id AND l.entity_type = 'Organisation'""")
+    lake.con.unregister("_org_names")
+
+
+def relation_frames(lake: Lakehouse, result: BuildResult):
+    """(type, from label, to label, table) for every relationship the sources imply."""
+    specs = lake.con.execute("""SELECT DISTINCT r.rel_type, r.direction, r.target_type, r.match_on, d.entity_type
+        FROM dwd_relation r JOIN dwd_record d USING (record_id) ORDER BY ALL""").fetchall()
+    for rel_type, direction, target_type, match_on, own_type in specs:
+        if target_type == "Organisation" and match_on == "name":
+            _org_lookup(lake)
+        elif target_type == "Person" and match_on in ("staff_no", "student_no", "id_number"):
+            _person_lookup(lake, match_on)
+        else:  # e.g. authors by printed name: linked by name resolution, not here
+            n = lake.con.execute("SELECT count(*) FROM dwd_relation WHERE rel_type = ? AND match_on = ?",
+                                 [rel_type, match_on]).fetchall()[0][0]
+            result.unresolved[f"{rel_type} by {match_on}"] = n
+            continue
+        own, other = ("l.master_id", "k.master_id")
+        start, end = (own, other) if direction == "out" else (other, own)
+        start_label, end_label = (own_type, target_type) if direction == "out" else (target_type, own_type)
+        table = _arrow(lake, f"""SELECT DISTINCT {start} AS "from", {end} AS "to"
+            FROM dwd_relation r
+            JOIN dwd_record d USING (record_id)
+            JOIN res_link l ON l.member_id = r.record_id AND l.entity_type = d.entity_type
+            JOIN _lookup k ON k.value = r.target_value
+            WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ?
+              AND d.entity_type = ? AND {start} <> {end}""", [rel_type, direction, target_type, match_on, own_type])
+        total = lake.con.execute("""SELECT count(*) FROM dwd_relation r JOIN dwd_record d USING (record_id)
+            WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ? AND d.entity_type = ?""",
+                                 [rel_type, direction, target_type, match_on, own_type]).fetchall()[0][0]
+        matched = lake.con.execute("""SELECT count(*) FROM dwd_relation r JOIN dwd_record d USING (record_id)
+            JOIN _lookup k ON k.value = r.target_value
+            WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ? AND d.entity_type = ?""",
+                                   [rel_type, direction, target_type, match_on, own_type]).fetchall()[0][0]
+        if total - matched:
+            result.unresolved[f"{rel_type} by {match_on}"] = total - matched
+        yield rel_type, start_label, end_label, table
+
+
+def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Callable[[str], None]) -> None:
+    store.apply_schema()
+    ont = load_ontology()
+    masters = [r[0] for r in lake.con.execute("SELECT DISTINCT entity_type FROM res_link ORDER BY 1").fetchall()]
+    for entity_type in masters:
+        result.nodes[entity_type] = store.load_nodes(entity_type, _arrow(lake, master_nodes_sql(entity_type)))
+        step(entity_type)
+    result.nodes["SourceSystem"] = store.load_nodes("SourceSystem", _arrow(
+        lake, "SELECT system AS id, name, department FROM source_system ORDER BY 1"))
+    result.nodes["IngestRun"] = store.load_nodes("IngestRun", _arrow(
+        lake, "SELECT run_id AS id, started_at FROM ingest_run WHERE status = 'completed' ORDER BY 1"))
+    result.nodes["SourceRecord"] = store.load_nodes("SourceRecord", _arrow(lake, """
+        SELECT record_id AS id, entity_type, record_key, row_hash, system, table_name FROM dwd_record ORDER BY 1"""))
+    step("SourceRecord")
+    result.rels["FROM_SYSTEM"] = store.load_rels("FROM_SYSTEM", "SourceRecord", "SourceSystem", _arrow(
+        lake, 'SELECT record_id AS "from", system AS "to" FROM dwd_record'))
+    result.rels["LOADED_IN"] = store.load_rels("LOADED_IN", "SourceRecord", "IngestRun", _arrow(
+        lake, 'SELECT record_id AS "from", run_id AS "to" FROM dwd_record'))
+    result.rels["RESOLVED_TO"] = 0
+    for entity_type in masters:
+        if entity_type not in ont.rel("RESOLVED_TO").targets:
+            continue
+        result.rels["RESOLVED_TO"] += store.load_rels("RESOLVED_TO", "SourceRecord", entity_type, _arrow(lake, """
+            SELECT l.member_id AS "from", l.master_id AS "to", l.rule
+            FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
+            WHERE l.entity_type = ?""", [entity_type]))
+    step("RESOLVED_TO")
+    for rel_type, start, end, table in relation_frames(lake, result):
+        result.rels[rel_type] = result.rels.get(rel_type, 0) + store.load_rels(rel_type, start, end, table)
+        step(rel_type)
+
+
+def build_graph(settings: Settings, workspace: Workspace, backend: str | None = None,
+                step: Callable[[str], None] = lambda _: None) -> BuildResult:
+    backend = backend or settings.graph_backend
+    now = dt.datetime.now(dt.UTC)
+    build_id = f"build-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    result = BuildResult(build_id, backend)
+    with Lakehouse(workspace.lakehouse, read_only=True) as lake:
+        run_id = lake.latest_run()
+        if backend == "ladybug":
+            path = workspace.graph_dir / "ladybug" / f"{build_id}.lbdb"
+            with open_store(settings, backend="ladybug", ladybug_path=path) as store:
+                load_graph(store, lake, result, step)
+            result.path = str(path)
+        else:
+            with open_store(settings, backend="neo4j") as store:
+                store.clear()  # type: ignore[attr-defined]
+                load_graph(store, lake, result, step)
+    workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, "run_id": run_id,
+                             "built_at": now.isoformat(), "nodes": result.nodes, "rels": result.rels})
+    if backend == "ladybug":
+        _prune_old_builds(workspace)
+    return result
+
+
+def _prune_old_builds(workspace: Workspace) -> None:
+    builds = sorted((workspace.graph_dir / "ladybug").glob("build-*.lbdb"))
+    for old in builds[:-KEEP_BUILDS]:
+        for f in (old, old.with_suffix(".lbdb.wal")):
+            f.unlink(missing_ok=True)

@@ -1,0 +1,32 @@
+"""Open the configured graph store: the one place that chooses an adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from campus_kg.settings import Settings
+from graph_api.store.base import GraphStore, GraphStoreError
+from ontology.schema import graph_schema
+
+
+def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: Path | None = None,
+               read_only: bool = False) -> GraphStore:
+    backend = backend or settings.graph_backend
+    schema = graph_schema()
+    if backend == "ladybug":
+        from graph_api.store.ladybug_store import LadybugStore
+
+        if ladybug_path is None:
+            raise GraphStoreError("the Ladybug store needs a database path")
+        return LadybugStore(schema, ladybug_path, read_only=read_only, query_timeout_ms=settings.query_timeout_ms)
+    if backend == "neo4j":
+        from graph_api.store.neo4j_store import Neo4jStore
+
+        if not settings.neo4j_uri:
+            raise GraphStoreError("graph backend is neo4j but NEO4J_URI / CAMPUS_KG_NEO4J_URI is not set")
+        return Neo4jStore(
+            schema, settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
+            database=settings.neo4j_database, batch_size=settings.neo4j_batch_size,
+            query_timeout_ms=settings.query_timeout_ms,
+        )
+    raise GraphStoreError(f"unknown graph backend {backend!r}")

@@ -1,0 +1,70 @@
+"""Ladybug (embedded Kùzu fork) adapter: one database file per graph build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import ladybug
+import pyarrow as pa
+
+from graph_api.store.base import GraphStore, GraphStoreError
+from graph_api.store.dialects import LadybugDialect
+from ontology.schema import GraphSchema, NodeTable, RelTable
+
+LADYBUG_TYPES = {"string": pa.string(), "date": pa.date32(), "timestamp": pa.timestamp("us"),
+                 "int": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}
+
+
+class LadybugStore(GraphStore):
+    dialect = LadybugDialect()
+
+    def __init__(self, schema: GraphSchema, path: Path, *, read_only: bool = False, query_timeout_ms: int = 0):
+        super().__init__(schema)
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise GraphStoreError(f"no graph database at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = ladybug.Database(str(self.path), read_only=read_only)
+        self._conn = ladybug.Connection(self._db)
+        if query_timeout_ms:
+            self._conn.set_query_timeout(query_timeout_ms)
+
+    def _execute_schema(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def _bulk_load_nodes(self, table: NodeTable, data: pa.Table) -> int:
+        types = {c.name: c.type for c in table.columns}
+        self._conn.execute(self.dialect.node_load_statement(table), {"data": _cast(data, types)})
+        return data.num_rows
+
+    def _bulk_load_rels(self, rel: RelTable, from_label: str, to_label: str, data: pa.Table) -> int:
+        types = {"from": "string", "to": "string", **{c.name: c.type for c in rel.columns}}
+        self._conn.execute(self.dialect.rel_load_statement(rel, from_label, to_label), {"data": _cast(data, types)})
+        return data.num_rows
+
+    def _run_read(self, cypher: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+        result = self._conn.execute(cypher, parameters)
+        columns = result.get_column_names()
+        rows = []
+        while result.has_next():
+            rows.append(dict(zip(columns, result.get_next(), strict=True)))
+        return rows
+
+    def _run_write_batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        self._conn.execute("BEGIN TRANSACTION")
+        try:
+            for cypher, params in statements:
+                self._conn.execute(cypher, params)
+        except Exception:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _close(self) -> None:
+        self._conn.close()
+        self._db.close()
+
+
+def _cast(data: pa.Table, types: dict[str, str]) -> pa.Table:
+    return data.cast(pa.schema([(name, LADYBUG_TYPES[types[name]]) for name in data.column_names]))

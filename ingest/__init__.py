@@ -1,0 +1,1 @@
+"""Ingest: source exports -> lakehouse (raw ODS tables + standardised DWD tables)."""

@@ -1,0 +1,127 @@
+"""The DuckDB lakehouse: raw ODS tables per source, standardised DWD tables, resolution outputs.
+
+Layers (the provincial guide's ODS -> DWD): `ods_<source>` keeps every row as read, all text, one
+copy per ingest run; `dwd_*` hold the standardised current state that resolution reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ontology.model import load_ontology
+
+DUCK_TYPES = {"string": "VARCHAR", "date": "DATE", "timestamp": "TIMESTAMP", "int": "BIGINT",
+              "double": "DOUBLE", "bool": "BOOLEAN"}
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """First row of a query. DuckDB 2 keeps a partly fetched result open and blocks the
+    connection, so this reads the whole (small) result instead of calling fetchone()."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def dwd_table(entity_type: str) -> str:
+    return f"dwd_{entity_type.lower()}_record"
+
+
+def ods_table(source_name: str) -> str:
+    return f"ods_{source_name}"
+
+
+class Lakehouse:
+    def __init__(self, path: Path, *, read_only: bool = False):
+        self.path = Path(path)
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        if not read_only:
+            self._ensure_tables()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Lakehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _ensure_tables(self) -> None:
+        c = self.con
+        c.execute("""CREATE TABLE IF NOT EXISTS ingest_run (
+            run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
+            mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS source_stats (
+            run_id VARCHAR, source VARCHAR, system VARCHAR, table_name VARCHAR, department VARCHAR,
+            entity_type VARCHAR, file VARCHAR, read BIGINT, loaded BIGINT, quarantined BIGINT)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS quarantine (
+            run_id VARCHAR, source VARCHAR, file VARCHAR, row_no BIGINT, field VARCHAR, reason VARCHAR,
+            raw VARCHAR)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS dwd_record (
+            record_id VARCHAR PRIMARY KEY, source VARCHAR, system VARCHAR, table_name VARCHAR,
+            entity_type VARCHAR, record_key VARCHAR, run_id VARCHAR, row_no BIGINT, row_hash VARCHAR)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement (
+            record_id VARCHAR, property VARCHAR, value VARCHAR, original VARCHAR, flag VARCHAR)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS dwd_relation (
+            record_id VARCHAR, rel_type VARCHAR, direction VARCHAR, target_type VARCHAR,
+            match_on VARCHAR, target_value VARCHAR, position INTEGER)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS source_authority (
+            source VARCHAR, property VARCHAR, rank INTEGER, PRIMARY KEY (source, property))""")
+        c.execute("""CREATE TABLE IF NOT EXISTS source_system (
+            system VARCHAR PRIMARY KEY, name VARCHAR, department VARCHAR)""")
+        ont = load_ontology()
+        for cls in ont.master_classes():
+            cols = ", ".join(f"{p.name} {DUCK_TYPES[p.datatype]}" for p in ont.class_properties(cls.name)
+                             if p.name != cls.key)
+            c.execute(f"CREATE TABLE IF NOT EXISTS {dwd_table(cls.name)} (record_id VARCHAR PRIMARY KEY, {cols})")
+
+    # ---- runs ----------------------------------------------------------------------------------
+    def begin_run(self, mapping_path: str, mapping_sha256: str) -> str:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        run_id = f"run-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.con.execute("INSERT INTO ingest_run VALUES (?, ?, NULL, ?, ?, 'running')",
+                         [run_id, now, mapping_path, mapping_sha256])
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "completed") -> None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.con.execute("UPDATE ingest_run SET finished_at = ?, status = ? WHERE run_id = ?", [now, status, run_id])
+
+    def latest_run(self) -> str | None:
+        row = fetch_one(self.con,
+                        "SELECT run_id FROM ingest_run WHERE status = 'completed' ORDER BY started_at DESC LIMIT 1")
+        return row[0] if row else None
+
+    # ---- writing -------------------------------------------------------------------------------
+    def ensure_ods(self, source_name: str, columns: list[str]) -> None:
+        meta = "_run_id VARCHAR, _row_no BIGINT, _record_key VARCHAR, _row_hash VARCHAR"
+        cols = ", ".join(f'"{c}" VARCHAR' for c in columns)
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {ods_table(source_name)} ({meta}, {cols})")
+        existing = {r[0] for r in self.con.execute(f"DESCRIBE {ods_table(source_name)}").fetchall()}
+        for c in columns:  # a later export with a new column: widen the raw table, never drop data
+            if c not in existing:
+                self.con.execute(f'ALTER TABLE {ods_table(source_name)} ADD COLUMN "{c}" VARCHAR')
+
+    def append(self, table: str, data: pa.Table) -> None:
+        if data.num_rows == 0:
+            return
+        self.con.register("_incoming", data)
+        try:
+            cols = ", ".join(f'"{c}"' for c in data.column_names)
+            self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+
+    def clear_source(self, source_name: str) -> None:
+        """The DWD holds the current state: a source's rows are replaced by each full load."""
+        ids = "SELECT record_id FROM dwd_record WHERE source = ?"
+        ont = load_ontology()
+        for cls in ont.master_classes():
+            self.con.execute(f"DELETE FROM {dwd_table(cls.name)} WHERE record_id IN ({ids})", [source_name])
+        self.con.execute(f"DELETE FROM dwd_statement WHERE record_id IN ({ids})", [source_name])
+        self.con.execute(f"DELETE FROM dwd_relation WHERE record_id IN ({ids})", [source_name])
+        self.con.execute("DELETE FROM dwd_record WHERE source = ?", [source_name])

@@ -1,0 +1,1 @@
+"""Resolution: source records -> links, clusters, master entities with stable IDs, survivorship."""
