@@ -1,0 +1,44 @@
+"""The FastAPI application: thin routers over the served graph and the state store."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from campus_kg import __version__
+from campus_kg.settings import Settings
+from campus_kg.state import StateStore
+from campus_kg.workspace import Workspace
+from graph_api.routers import health, persons
+from graph_api.served_graph import GraphUnavailable, ServedGraph
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    workspace = Workspace.at(settings.workspace)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        app.state.graph.close()
+
+    app = FastAPI(
+        title="campus-kg graph API",
+        version=__version__,
+        description="高校主数据知识图谱 API / Master data knowledge graph of a university: personal records "
+                    "with their sources. Every read of a person's record is logged.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.graph = ServedGraph(settings, workspace)
+    app.state.state_store = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
+
+    @app.exception_handler(GraphUnavailable)
+    def _no_graph(_: Request, exc: GraphUnavailable) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    app.include_router(health.router)
+    app.include_router(persons.router)
+    return app
