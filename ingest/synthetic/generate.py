@@ -206,7 +206,9 @@ def _graduate(pop: Population, mess: Mess, truth: _Truth) -> Export:
                relationships=[{"type": "ADVISES", "column": "导师工号", "target": "Person", "match_on": "staff_no",
                                "direction": "in"},
                               {"type": "MEMBER_OF", "column": "学院", "target": "Organisation", "match_on": "name"}],
-               authority={p: 1 for p in ("name", "id_number", "sex", "student_no", "discipline_code", "degree_level")})
+               # 一数一源: a graduate who joined the staff has HR as the source of their name and ID.
+               authority={"name": 2, "id_number": 2, "sex": 2,
+                          **{p: 1 for p in ("student_no", "discipline_code", "degree_level")}})
     for p in pop.persons:
         rows = []
         if p.role in ("master", "phd"):

@@ -1,0 +1,53 @@
+"""The graph-store port's contract, one body per backend (tests/backends.py)."""
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from graph_api.store import GraphStoreError
+from tests.backends import each_backend
+
+
+def _load_small_graph(store):
+    store.apply_schema()
+    store.load_nodes("Person", pa.table({"id": ["P00000001", "P00000002"], "name": ["张伟", "李娜"],
+                                         "birth_date": [dt.date(1990, 1, 2), None]}))
+    store.load_nodes("Organisation", pa.table({"id": ["O00000001"], "name": ["计算机科学与工程学院"]}))
+    store.load_rels("MEMBER_OF", "Person", "Organisation",
+                    pa.table({"from": ["P00000001", "P00000002"], "to": ["O00000001", "O00000001"],
+                              "role": ["教授", None]}))
+
+
+@each_backend
+def test_bulk_load_and_parameterised_read(backend, graph_store_factory):
+    store = graph_store_factory(backend)
+    _load_small_graph(store)
+    rows = store.query("MATCH (p:Person)-[m:MEMBER_OF]->(o:Organisation) WHERE p.id = $id "
+                       "RETURN p.name AS name, p.birth_date AS birth, m.role AS role, o.name AS org", {"id": "P00000001"})
+    assert rows == [{"name": "张伟", "birth": dt.date(1990, 1, 2), "role": "教授", "org": "计算机科学与工程学院"}]
+    assert store.count("Person") == 2
+
+
+@each_backend
+def test_write_batch_is_one_transaction(backend, graph_store_factory):
+    store = graph_store_factory(backend)
+    _load_small_graph(store)
+    store.write([("MATCH (p:Person) WHERE p.id = $id SET p.name = $name", {"id": "P00000002", "name": "李娜娜"})])
+    assert store.query("MATCH (p:Person) WHERE p.id = 'P00000002' RETURN p.name AS n") == [{"n": "李娜娜"}]
+    with pytest.raises(Exception):
+        store.write([("MATCH (p:Person) WHERE p.id = 'P00000001' SET p.name = 'changed'", {}),
+                     ("THIS IS NOT CYPHER", {})])
+    assert store.query("MATCH (p:Person) WHERE p.id = 'P00000001' RETURN p.name AS n") == [{"n": "张伟"}]
+
+
+@each_backend
+def test_the_port_refuses_what_the_ontology_does_not_define(backend, graph_store_factory):
+    store = graph_store_factory(backend)
+    store.apply_schema()
+    with pytest.raises(GraphStoreError, match="not in the ontology"):
+        store.load_nodes("Person", pa.table({"id": ["P1"], "shoe_size": ["42"]}))
+    with pytest.raises(GraphStoreError, match="not in the ontology"):
+        store.load_nodes("Pet", pa.table({"id": ["X"]}))
+    with pytest.raises(GraphStoreError, match="does not connect"):
+        store.load_rels("MEMBER_OF", "Organisation", "Person", pa.table({"from": ["O1"], "to": ["P1"]}))
