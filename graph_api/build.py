@@ -97,13 +97,10 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
             JOIN _lookup k ON k.value = r.target_value
             WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ?
               AND d.entity_type = ? AND {start} <> {end}""", [rel_type, direction, target_type, match_on, own_type])
-        total = lake.con.execute("""SELECT count(*) FROM dwd_relation r JOIN dwd_record d USING (record_id)
+        total, matched = lake.con.execute("""SELECT count(*), count(k.value) FROM dwd_relation r
+            JOIN dwd_record d USING (record_id) LEFT JOIN _lookup k ON k.value = r.target_value
             WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ? AND d.entity_type = ?""",
-                                 [rel_type, direction, target_type, match_on, own_type]).fetchall()[0][0]
-        matched = lake.con.execute("""SELECT count(*) FROM dwd_relation r JOIN dwd_record d USING (record_id)
-            JOIN _lookup k ON k.value = r.target_value
-            WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ? AND d.entity_type = ?""",
-                                   [rel_type, direction, target_type, match_on, own_type]).fetchall()[0][0]
+                                          [rel_type, direction, target_type, match_on, own_type]).fetchall()[0]
         if total - matched:
             result.unresolved[f"{rel_type} by {match_on}"] = total - matched
         yield rel_type, start_label, end_label, table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -90,9 +89,3 @@ class Neo4jDialect(Dialect):
             return self.to_python(dict(value.items()))
         return super().to_python(value)
 
-
-def json_safe(value: Any) -> Any:
-    """Values as JSON and the API want them: ISO dates."""
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
