@@ -1,7 +1,9 @@
 """The DuckDB lakehouse: raw ODS tables per source, standardised DWD tables, resolution outputs.
 
-Layers (the provincial guide's ODS -> DWD): `ods_<source>` keeps every row as read, all text, one
-copy per ingest run; `dwd_*` hold the standardised current state that resolution reads.
+Layers (the provincial guide's ODS -> DWD): `ods_<source>` keeps every distinct version of every row
+as read, all text (a row is stored again only when its content hash changes); `dwd_*` hold the
+standardised current state that resolution reads. `change_set` says, per run and source, which
+records are new, changed or deleted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     connection, so this reads the whole (small) result instead of calling fetchone()."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0] if rows else None
+
+
+def quote(identifier: str) -> str:
+    """A column name from a source header, safe inside SQL."""
+    return '"' + identifier.replace('"', '""') + '"'
 
 
 def dwd_table(entity_type: str) -> str:
@@ -57,18 +64,24 @@ class Lakehouse:
             mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS source_stats (
             run_id VARCHAR, source VARCHAR, system VARCHAR, table_name VARCHAR, department VARCHAR,
-            entity_type VARCHAR, file VARCHAR, read BIGINT, loaded BIGINT, quarantined BIGINT)""")
+            entity_type VARCHAR, file VARCHAR, read BIGINT, loaded BIGINT, quarantined BIGINT,
+            new BIGINT, changed BIGINT, deleted BIGINT, unchanged BIGINT, problem VARCHAR,
+            data_as_of TIMESTAMP)""")
+        c.execute("""CREATE TABLE IF NOT EXISTS change_set (
+            run_id VARCHAR, source VARCHAR, record_id VARCHAR, change VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS quarantine (
             run_id VARCHAR, source VARCHAR, file VARCHAR, row_no BIGINT, field VARCHAR, reason VARCHAR,
             raw VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_record (
             record_id VARCHAR PRIMARY KEY, source VARCHAR, system VARCHAR, table_name VARCHAR,
-            entity_type VARCHAR, record_key VARCHAR, run_id VARCHAR, row_no BIGINT, row_hash VARCHAR)""")
+            entity_type VARCHAR, record_key VARCHAR, run_id VARCHAR, row_no BIGINT, row_hash VARCHAR,
+            source_updated DATE, first_seen_run VARCHAR, version_run VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement (
-            record_id VARCHAR, property VARCHAR, value VARCHAR, original VARCHAR, flag VARCHAR)""")
+            record_id VARCHAR, property VARCHAR, column_name VARCHAR, value VARCHAR, original VARCHAR,
+            flag VARCHAR, dimension VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_relation (
             record_id VARCHAR, rel_type VARCHAR, direction VARCHAR, target_type VARCHAR,
-            match_on VARCHAR, target_value VARCHAR, position INTEGER)""")
+            match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER)""")
         c.execute("""CREATE TABLE IF NOT EXISTS source_authority (
             source VARCHAR, property VARCHAR, rank INTEGER, PRIMARY KEY (source, property))""")
         c.execute("""CREATE TABLE IF NOT EXISTS source_system (
@@ -77,6 +90,8 @@ class Lakehouse:
         for cls in ont.master_classes():
             cols = ", ".join(f"{p.name} {DUCK_TYPES[p.datatype]}" for p in ont.class_properties(cls.name)
                              if p.name != cls.key)
+            if "name" in cls.properties:  # pinyin / romanised match keys, `surname|given;...`
+                cols += ", name_keys VARCHAR"
             c.execute(f"CREATE TABLE IF NOT EXISTS {dwd_table(cls.name)} (record_id VARCHAR PRIMARY KEY, {cols})")
 
     # ---- runs ----------------------------------------------------------------------------------
@@ -99,22 +114,72 @@ class Lakehouse:
     # ---- writing -------------------------------------------------------------------------------
     def ensure_ods(self, source_name: str, columns: list[str]) -> None:
         meta = "_run_id VARCHAR, _row_no BIGINT, _record_key VARCHAR, _row_hash VARCHAR"
-        cols = ", ".join(f'"{c}" VARCHAR' for c in columns)
+        cols = ", ".join(f"{quote(c)} VARCHAR" for c in columns)
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {ods_table(source_name)} ({meta}, {cols})")
         existing = {r[0] for r in self.con.execute(f"DESCRIBE {ods_table(source_name)}").fetchall()}
         for c in columns:  # a later export with a new column: widen the raw table, never drop data
             if c not in existing:
-                self.con.execute(f'ALTER TABLE {ods_table(source_name)} ADD COLUMN "{c}" VARCHAR')
+                self.con.execute(f"ALTER TABLE {ods_table(source_name)} ADD COLUMN {quote(c)} VARCHAR")
 
     def append(self, table: str, data: pa.Table) -> None:
         if data.num_rows == 0:
             return
         self.con.register("_incoming", data)
         try:
-            cols = ", ".join(f'"{c}"' for c in data.column_names)
+            cols = ", ".join(quote(c) for c in data.column_names)
             self.con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _incoming")
         finally:
             self.con.unregister("_incoming")
+
+    def register_source(self, source) -> None:
+        """The source's system and its authority ranks (一数一源) as the mapping declares them now."""
+        self.con.execute("INSERT OR REPLACE INTO source_system VALUES (?, ?, ?)",
+                         [source.system, source.system_name, source.department])
+        self.con.execute("DELETE FROM source_authority WHERE source = ?", [source.name])
+        for prop, rank in source.authority.items():
+            self.con.execute("INSERT INTO source_authority VALUES (?, ?, ?)", [source.name, prop, rank])
+
+    def record_stats(self, run_id: str, source, stats) -> None:
+        as_of = fetch_one(self.con, "SELECT max(source_updated) FROM dwd_record WHERE source = ?", [source.name])
+        data_as_of = as_of[0] if as_of and as_of[0] else None
+        if data_as_of is None and source.format != "sql" and Path(stats.file).exists():
+            data_as_of = dt.datetime.fromtimestamp(Path(stats.file).stat().st_mtime)
+        self.con.execute(
+            "INSERT INTO source_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, source.name, source.system, source.table, source.department, source.entity_type, stats.file,
+             stats.read, stats.loaded, stats.quarantined, stats.new, stats.changed, stats.deleted, stats.unchanged,
+             stats.problem, data_as_of])
+
+    def snapshot_source(self, source_name: str) -> None:
+        """Remember the source's current records (key, hash, first seen) before a load replaces them."""
+        self.con.execute("""CREATE OR REPLACE TEMP TABLE _prev AS
+            SELECT record_id, record_key, row_hash, first_seen_run, version_run FROM dwd_record WHERE source = ?""",
+                         [source_name])
+
+    def record_changes(self, run_id: str, source_name: str) -> dict[str, int]:
+        """Compare the new load with the snapshot by content hash; keep raw rows only when new."""
+        c = self.con
+        c.execute("""CREATE OR REPLACE TEMP TABLE _diff AS
+            SELECT COALESCE(n.record_id, p.record_id) AS record_id,
+                   CASE WHEN p.record_id IS NULL THEN 'new' WHEN n.record_id IS NULL THEN 'deleted'
+                        WHEN p.row_hash <> n.row_hash THEN 'changed' ELSE 'unchanged' END AS change,
+                   p.first_seen_run, p.version_run
+            FROM (SELECT record_id, row_hash FROM dwd_record WHERE source = ?) n
+            FULL OUTER JOIN _prev p ON p.record_id = n.record_id""", [source_name])
+        c.execute("INSERT INTO change_set SELECT ?, ?, record_id, change FROM _diff WHERE change <> 'unchanged'",
+                  [run_id, source_name])
+        # first_seen_run: when the record first appeared; version_run: when its current content did.
+        c.execute("""UPDATE dwd_record SET first_seen_run = COALESCE(d.first_seen_run, dwd_record.run_id),
+                version_run = CASE WHEN d.change = 'unchanged' THEN d.version_run ELSE dwd_record.run_id END
+            FROM _diff d WHERE d.record_id = dwd_record.record_id AND dwd_record.source = ?""", [source_name])
+        if self.has_table(ods_table(source_name)):
+            c.execute(f"""DELETE FROM {ods_table(source_name)} WHERE _run_id = ?
+                AND (_record_key, _row_hash) IN (SELECT (record_key, row_hash) FROM _prev)""", [run_id])
+        counts = dict(c.execute("SELECT change, count(*) FROM _diff GROUP BY change").fetchall())
+        return {k: counts.get(k, 0) for k in ("new", "changed", "deleted", "unchanged")}
+
+    def has_table(self, name: str) -> bool:
+        return fetch_one(self.con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0] > 0
 
     def clear_source(self, source_name: str) -> None:
         """The DWD holds the current state: a source's rows are replaced by each full load."""

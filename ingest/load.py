@@ -1,29 +1,33 @@
-"""Ingest one mapping: read every declared export, keep raw rows, standardise, quarantine.
+"""Ingest one mapping: read every declared source, keep raw rows, standardise, validate, quarantine,
+and work out what changed since the last run.
 
 Every row read is accounted for: `read = loaded + quarantined` per source, stored in
-`source_stats` and printed by the CLI.
+`source_stats` and printed by the CLI. A source that cannot be read at all, or breaks off part
+way, is held back whole: it keeps its previous state, so a broken export never deletes records.
 """
 
 from __future__ import annotations
 
-import csv
+import datetime as dt
 import hashlib
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 
+from ingest import readers
 from ingest import standardise as std
 from ingest.idcard import parse_id_number
 from ingest.lakehouse import Lakehouse, dwd_table, ods_table
 from ingest.mapping import FieldRule, Mapping, Source
+from ingest.validation import record_rules
 from ontology.model import Ontology, PropertyDef, load_ontology
 
 CHUNK_ROWS = 50_000
-csv.field_size_limit(sys.maxsize)
+
+# Quality dimension a flag counts against (docs/quality.md); "info" flags count against none.
+VALIDITY, ACCURACY, CONSISTENCY, INFO = "validity", "accuracy", "consistency", "info"
 
 
 @dataclass
@@ -33,7 +37,16 @@ class SourceStats:
     read: int = 0
     loaded: int = 0
     quarantined: int = 0
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    problem: str | None = None  # the whole source could not be (fully) read
     problems: list[str] = field(default_factory=list)  # first few quarantine reasons, for the CLI
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.loaded + self.quarantined
 
 
 @dataclass
@@ -45,6 +58,11 @@ class IngestResult:
     def read(self) -> int:
         return sum(s.read for s in self.sources)
 
+    @property
+    def changed(self) -> bool:
+        """Whether resolution and the graph have anything new to see."""
+        return any(s.new or s.changed or s.deleted for s in self.sources)
+
 
 class _Quarantine(Exception):
     def __init__(self, field_name: str, reason: str):
@@ -53,100 +71,126 @@ class _Quarantine(Exception):
         self.reason = reason
 
 
-# ---- reading ------------------------------------------------------------------------------------
-def _open_text(path: Path, encoding: str):
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in {"utf-8", "utf8"} else encoding
-    # surrogateescape: undecodable bytes survive to the row, which is then quarantined by name.
-    return open(path, encoding=enc, errors="surrogateescape", newline="")
+@dataclass(frozen=True)
+class Flag:
+    text: str
+    dimension: str = VALIDITY
 
 
-def read_rows(path: Path, source: Source) -> Iterator[tuple[int, list[str] | None, list[str]]]:
-    """Yields (line number, header, cells). The header comes back with the first row."""
-    delimiter = "\t" if source.format == "tsv" else ","
-    with _open_text(path, source.encoding) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        header = next(reader, None)
-        if header is None:
-            return
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        for cells in reader:
-            if not cells:  # blank line
-                continue
-            yield reader.line_num, header, cells
+# ---- reading ----------------------------------------------------------------------------------
+def read_source(mapping: Mapping, source: Source) -> Iterator[readers.RawRow]:
+    if source.format == "sql":
+        yield from readers.read_sql(source.url or "", source.sql_table, source.query, source.max_cell_chars)
+        return
+    path = mapping.source_path(source)
+    if not path.exists():
+        raise readers.FileUnreadable("file not found")
+    if source.format == "xlsx":
+        yield from readers.read_xlsx(path, source.sheet, source.max_cell_chars)
+    elif source.format == "json":
+        yield from readers.read_json(path, source.records_path, source.max_cell_chars)
+    else:
+        encoding = readers.resolve_encoding(path, source.encoding)
+        if source.format == "jsonl":
+            yield from readers.read_jsonl(path, encoding, source.max_cell_chars)
+        else:
+            yield from readers.read_delimited(path, encoding, "\t" if source.format == "tsv" else ",",
+                                              source.max_cell_chars)
 
 
-# ---- standardising one value ------------------------------------------------------------------------
-def _apply_rule(raw: str | None, rule: FieldRule) -> str | None:
-    value = rule.constant if rule.constant is not None else raw
-    value = std.clean_text(value)
+# ---- standardising one value ------------------------------------------------------------------
+def _apply_rule(raw: str | None, rule: FieldRule) -> list[str]:
+    value = std.clean_text(rule.constant if rule.constant is not None else raw)
     if value is None:
-        return None
-    if rule.strip_prefix and value.startswith(rule.strip_prefix):
-        value = value[len(rule.strip_prefix):]
-    if rule.regex:
-        m = re.search(rule.regex, value)
-        if m is None:
-            return None
-        value = m.group(1) if m.groups() else m.group(0)
-    if rule.codes is not None:
-        value = rule.codes.get(value, value)
-    return value
+        return []
+    out = []
+    for part in re.split(rule.split, value) if rule.split else [value]:
+        part = std.clean_text(part)
+        if part is None:
+            continue
+        if rule.strip_prefix and part.startswith(rule.strip_prefix):
+            part = part[len(rule.strip_prefix):]
+        if rule.regex:
+            m = re.search(rule.regex, part)
+            if m is None:
+                continue
+            part = m.group(1) if m.groups() else m.group(0)
+        if rule.codes is not None:
+            part = rule.codes.get(part, part)
+        out.append(part)
+    return out
 
 
-def _code(ont: Ontology, prop: PropertyDef, value: str) -> tuple[str | None, str | None]:
+def _code(ont: Ontology, prop: PropertyDef, value: str):
     codes = ont.code_list_for(prop.name)
-    if codes is None:
-        return value, None
-    if value in codes.codes:
+    if codes is None or value in codes.codes:
         return value, None
     if value in codes.alt_labels:
         return codes.alt_labels[value], None
-    return None, f"{value!r} is not in code list {codes.label_zh}"
+    return None, Flag(f"{value!r} is not in code list {codes.label_zh}")
 
 
-def standardise_value(ont: Ontology, prop: PropertyDef, value: str, rule: FieldRule):
-    """Returns (typed standard value or None, flag or None)."""
+@dataclass(frozen=True)
+class Context:
+    """What standardisation needs beyond the value: the mapping's organisation aliases."""
+
+    org_aliases: dict[str, str]
+    university: str | None = None
+
+
+def standardise_value(ont: Ontology, prop: PropertyDef, value: str, rule: FieldRule, ctx: Context):
+    """Returns (typed standard value or None, Flag or None)."""
     name = prop.name
     if name == "id_number":
         parsed = parse_id_number(value)
         if parsed is None:
             return None, None
         if not parsed.valid:
-            return None, f"invalid ID number: {parsed.problem}"
-        return parsed.value, ("upgraded from 15 digits" if parsed.upgraded_from_15 else None)
+            dim = ACCURACY if parsed.problem == "check character is wrong" else VALIDITY
+            return None, Flag(f"invalid ID number: {parsed.problem}", dim)
+        return parsed.value, (Flag("upgraded from 15 digits", INFO) if parsed.upgraded_from_15 else None)
     if name in ("name", "author_name"):
         return std.standardise_name(value), None
     if name == "org_name":
-        return std.standardise_org_name(value), None
+        return std.standardise_org_name(value, ctx.org_aliases, ctx.university), None
     if name == "phone":
-        return std.standardise_phone(value)
+        return _flagged(std.standardise_phone(value))
     if name == "email":
-        return std.standardise_email(value)
+        return _flagged(std.standardise_email(value))
     if prop.code_list is not None:
         return _code(ont, prop, value)
     if prop.datatype == "date":
-        return std.parse_date(value, rule.date_formats or ())
-    if prop.datatype == "int":
+        parsed_date, text = std.parse_date(value, rule.date_formats or ())
+        if text == "month_precision":
+            return parsed_date, Flag(text, INFO)
+        if parsed_date is not None and name == "birth_date" and not 1900 <= parsed_date.year <= dt.date.today().year:
+            return parsed_date, Flag(f"implausible birth date {parsed_date}", ACCURACY)
+        return parsed_date, (Flag(text) if text else None)
+    if prop.datatype in ("int", "double"):
         try:
-            return int(float(value.replace(",", ""))), None
+            number = float(value.replace(",", ""))
         except ValueError:
-            return None, f"not a whole number: {value!r}"
-    if prop.datatype == "double":
-        try:
-            return float(value.replace(",", "")), None
-        except ValueError:
-            return None, f"not a number: {value!r}"
+            return None, Flag(f"not a number: {value!r}")
+        if prop.datatype == "int":
+            if not number.is_integer():
+                return None, Flag(f"not a whole number: {value!r}")
+            return int(number), None
+        return number, None
     return value, None
 
 
-# ---- one source -------------------------------------------------------------------------------------
+def _flagged(result: tuple[object, str | None]):
+    value, text = result
+    return value, (Flag(text) if text else None)
+
+
+# ---- one record -------------------------------------------------------------------------------
 class _Buffers:
     """Column-wise buffers per lakehouse table, flushed in chunks so memory stays flat."""
 
     def __init__(self, lake: Lakehouse):
         self.lake = lake
         self.tables: dict[str, dict[str, list]] = {}
-        self.rows = 0
 
     def add(self, table: str, row: dict) -> None:
         cols = self.tables.setdefault(table, {})
@@ -164,73 +208,104 @@ class _Buffers:
         self.tables = {}
 
 
-def _record_rows(ont: Ontology, source: Source, header: list[str], cells: list[str], line: int,
-                 run_id: str, seen: set[str]) -> dict[str, list[dict]]:
-    if len(cells) != len(header):
-        raise _Quarantine("*", f"row has {len(cells)} cells, header has {len(header)}")
-    row = dict(zip(header, cells, strict=True))
-    for column, text in row.items():
-        if any("\udc80" <= ch <= "\udcff" for ch in text):
-            raise _Quarantine(column, f"bytes that are not {source.encoding}")
-    missing = [k for k in source.record_key if k not in row]
+@dataclass
+class _SourceContext:
+    ont: Ontology
+    source: Source
+    run_id: str
+    ctx: Context
+    seen: set[str] = field(default_factory=set)
+
+
+def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
+    source, ont = sc.source, sc.ont
+    values = row.values
+    for column, text in values.items():
+        if text is not None and std.looks_like_formula(text.strip()):
+            raise _Quarantine(column, "cell starts like a spreadsheet formula (formula injection), e.g. "
+                                      f"{text[:40]!r}; not loaded")
+    missing = [k for k in source.record_key if k not in values]
     if missing:
-        raise _Quarantine(",".join(missing), "record key column missing from the header")
-    key_parts = [std.clean_text(row[k]) for k in source.record_key]
+        raise _Quarantine(",".join(missing), "record key column is missing")
+    key_parts = [std.clean_text(values[k]) for k in source.record_key]
     if any(p is None for p in key_parts):
         raise _Quarantine(",".join(source.record_key), "record key is empty")
     key = "|".join(key_parts)  # type: ignore[arg-type]
-    if key in seen:
+    if key in sc.seen:
         raise _Quarantine(",".join(source.record_key), f"duplicate record key {key!r}")
-    seen.add(key)
+    sc.seen.add(key)
     record_id = f"{source.name}:{key}"
-    row_hash = hashlib.sha256("\x1f".join(cells).encode("utf-8", "surrogateescape")).hexdigest()
+    row_hash = hashlib.sha256(row.raw.encode("utf-8", "surrogateescape")).hexdigest()
 
     wide: dict = {"record_id": record_id}
     statements: list[dict] = []
     for column, rule in source.rules():
-        raw = row.get(column)
-        if raw is None and rule.constant is None:
-            raise _Quarantine(column, "column declared in the mapping is not in the file")
-        value = _apply_rule(raw, rule)
-        if value is None:
-            continue
+        if column not in values and rule.constant is None:
+            if source.format in ("csv", "tsv", "xlsx"):
+                raise _Quarantine(column, "column declared in the mapping is not in the file")
+            continue  # semi-structured records may leave a path out
         prop = ont.prop(rule.property)
-        standard, flag = standardise_value(ont, prop, value, rule)
-        if wide.get(prop.name) is None and standard is not None:
-            wide[prop.name] = standard
-        statements.append({"record_id": record_id, "property": prop.name,
-                           "value": None if standard is None else str(standard),
-                           "original": raw, "flag": flag})
-    _cross_check(wide, statements, record_id)
+        raw = values.get(column)
+        for value in _apply_rule(raw, rule):
+            standard, flag = standardise_value(ont, prop, value, rule, sc.ctx)
+            if standard is not None:
+                for shape_rule in record_rules().get(source.entity_type, ()):
+                    if shape_rule.property == prop.name and (why := shape_rule.check(standard)):
+                        flag, standard = Flag(why), None
+            if wide.get(prop.name) is None and standard is not None:
+                wide[prop.name] = standard
+            statements.append({"record_id": record_id, "property": prop.name, "column_name": column,
+                               "value": None if standard is None else _text(standard), "original": raw,
+                               "flag": flag.text if flag else None, "dimension": flag.dimension if flag else None})
+    _cross_check(wide, statements)
+    for shape_rule in record_rules().get(source.entity_type, ()):
+        if shape_rule.required and wide.get(shape_rule.property) is None:
+            statements.append({"record_id": record_id, "property": shape_rule.property, "column_name": None,
+                               "value": None, "original": None, "flag": f"SHACL {shape_rule.shape}: required",
+                               "dimension": "completeness"})
+    if "name" in wide:
+        wide["name_keys"] = ";".join(std.name_keys(values.get(_column_of(source, "name")) or wide["name"]))
 
     relations = []
     for rel in source.relationships:
-        cell = std.clean_text(row.get(rel.column))
+        cell = std.clean_text(values.get(rel.column))
         if cell is None:
             continue
-        parts = [p for p in (re.split(rel.split, cell) if rel.split else [cell])]
-        for position, part in enumerate(parts, start=1):
+        for position, part in enumerate(re.split(rel.split, cell) if rel.split else [cell], start=1):
             part = std.clean_text(part)
             if part is None:
                 continue
             if rel.strip_prefix and part.startswith(rel.strip_prefix):
                 part = part[len(rel.strip_prefix):]
+            if rel.match_on == "org_name":
+                part = std.standardise_org_name(part, sc.ctx.org_aliases, sc.ctx.university) or part
             relations.append({"record_id": record_id, "rel_type": rel.type, "direction": rel.direction,
                               "target_type": rel.target, "match_on": rel.match_on, "target_value": part,
+                              "target_keys": ";".join(std.name_keys(part)) if "name" in rel.match_on else None,
                               "position": position})
+    updated = values.get(source.updated_column) if source.updated_column else None
     return {
-        ods_table(source.name): [{"_run_id": run_id, "_row_no": line, "_record_key": key, "_row_hash": row_hash,
-                                  **row}],
+        ods_table(source.name): [{"_run_id": sc.run_id, "_row_no": row.row_no, "_record_key": key,
+                                  "_row_hash": row_hash, **values}],
         "dwd_record": [{"record_id": record_id, "source": source.name, "system": source.system,
                         "table_name": source.table, "entity_type": source.entity_type, "record_key": key,
-                        "run_id": run_id, "row_no": line, "row_hash": row_hash}],
+                        "run_id": sc.run_id, "row_no": row.row_no, "row_hash": row_hash,
+                        "source_updated": std.parse_date(updated)[0] if updated else None}],
         dwd_table(source.entity_type): [wide],
         "dwd_statement": statements,
         "dwd_relation": relations,
     }
 
 
-def _cross_check(wide: dict, statements: list[dict], record_id: str) -> None:
+def _column_of(source: Source, prop: str) -> str | None:
+    return next((c for c, r in source.rules() if r.property == prop), None)
+
+
+def _text(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _cross_check(wide: dict, statements: list[dict]) -> None:
     """多源校核 within one record: the ID number carries birth date and sex; flag disagreement."""
     id_number = wide.get("id_number")
     if not id_number:
@@ -238,52 +313,75 @@ def _cross_check(wide: dict, statements: list[dict], record_id: str) -> None:
     parsed = parse_id_number(id_number)
     for prop, derived in (("birth_date", parsed.birth_date), ("sex", parsed.sex)):
         recorded = wide.get(prop)
-        if recorded is not None and derived is not None and recorded != derived:
+        if recorded is None or derived is None:
+            continue
+        month_only = any(s["property"] == prop and s["flag"] == "month_precision" for s in statements)
+        agrees = (recorded.replace(day=1) == derived.replace(day=1)) if month_only else recorded == derived
+        if not agrees:
             for s in statements:
-                if s["property"] == prop and s["flag"] is None:
-                    s["flag"] = f"disagrees with ID number ({derived})"
+                if s["property"] == prop and s["dimension"] in (None, INFO):
+                    s["flag"], s["dimension"] = f"disagrees with ID number ({_text(derived)})", CONSISTENCY
 
 
+# ---- one source -------------------------------------------------------------------------------
 def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Source, run_id: str,
                   on_progress: Callable[[int], None] | None = None) -> SourceStats:
-    path = mapping.source_path(source)
-    stats = SourceStats(source.name, str(path))
-    lake.clear_source(source.name)
+    stats = SourceStats(source.name, mapping.source_location(source))
+    ctx = Context(std.normalise_alias_table(mapping.organisation_aliases, mapping.university), mapping.university)
+    sc = _SourceContext(ont, source, run_id, ctx)
     buffers = _Buffers(lake)
     quarantine: list[dict] = []
-    seen: set[str] = set()
-    header_done = False
-    if not path.exists():
-        stats.problems.append(f"{path}: file not found")
-        lake.con.execute("INSERT INTO quarantine VALUES (?, ?, ?, 0, '*', 'file not found', NULL)",
-                         [run_id, source.name, str(path)])
+    ods_columns: set[str] = set()
+    con = lake.con
+    con.execute("BEGIN TRANSACTION")
+    try:
+        lake.snapshot_source(source.name)
+        lake.clear_source(source.name)
+        for row in read_source(mapping, source):
+            stats.read += 1
+            try:
+                if row.problem is not None:
+                    raise _Quarantine(*row.problem)
+                rows = _record_rows(sc, row)
+            except _Quarantine as q:
+                stats.quarantined += 1
+                quarantine.append({"run_id": run_id, "source": source.name, "file": stats.file,
+                                   "row_no": row.row_no, "field": q.field_name, "reason": q.reason,
+                                   "raw": row.raw.encode("utf-8", "backslashreplace").decode()[:2000]})
+                if len(stats.problems) < 5:
+                    stats.problems.append(f"{stats.file} row {row.row_no}, field {q.field_name}: {q.reason}")
+                continue
+            stats.loaded += 1
+            if not ods_columns.issuperset(row.values):
+                ods_columns |= set(row.values)
+                buffers.flush()  # the raw table widens before rows with the new columns arrive
+                lake.ensure_ods(source.name, list(row.values))
+            for table, items in rows.items():
+                for item in items:
+                    buffers.add(table, item)
+            if stats.read % CHUNK_ROWS == 0:
+                buffers.flush()
+                if on_progress:
+                    on_progress(CHUNK_ROWS)
+        buffers.flush()
+    except readers.FileUnreadable as exc:
+        con.execute("ROLLBACK")
+        where = f"after row {stats.read}" if stats.read else "at the start"
+        stats.problem = f"{stats.file}: {exc} — source held back {where}; it keeps its previous state"
+        stats.loaded, stats.quarantined = 0, stats.read
+        quarantine = [{"run_id": run_id, "source": source.name, "file": stats.file, "row_no": None, "field": "*",
+                       "reason": str(exc), "raw": None}]
+        lake.append("quarantine", pa.Table.from_pylist(quarantine))
         return stats
-    for line, header, cells in read_rows(path, source):
-        if not header_done:
-            lake.ensure_ods(source.name, header)
-            header_done = True
-        stats.read += 1
-        try:
-            rows = _record_rows(ont, source, header, cells, line, run_id, seen)
-        except _Quarantine as q:
-            stats.quarantined += 1
-            quarantine.append({"run_id": run_id, "source": source.name, "file": str(path), "row_no": line,
-                               "field": q.field_name, "reason": q.reason,
-                               "raw": "\x1f".join(cells).encode("utf-8", "backslashreplace").decode()[:2000]})
-            if len(stats.problems) < 5:
-                stats.problems.append(f"{path.name} row {line}, field {q.field_name}: {q.reason}")
-            continue
-        stats.loaded += 1
-        for table, items in rows.items():
-            for item in items:
-                buffers.add(table, item)
-        if stats.read % CHUNK_ROWS == 0:
-            buffers.flush()
-            if on_progress:
-                on_progress(CHUNK_ROWS)
-    buffers.flush()
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
     if quarantine:
         lake.append("quarantine", pa.Table.from_pylist(quarantine))
+    changes = lake.record_changes(run_id, source.name)
+    stats.new, stats.changed, stats.deleted, stats.unchanged = (
+        changes["new"], changes["changed"], changes["deleted"], changes["unchanged"])
+    con.execute("COMMIT")
     if on_progress:
         on_progress(stats.read % CHUNK_ROWS)
     return stats
@@ -295,16 +393,10 @@ def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
     run_id = lake.begin_run(mapping_path, mapping.sha256)
     results = []
     for source in mapping.sources:
-        lake.con.execute("INSERT OR REPLACE INTO source_system VALUES (?, ?, ?)",
-                         [source.system, source.system_name, source.department])
-        lake.con.execute("DELETE FROM source_authority WHERE source = ?", [source.name])
-        for prop, rank in source.authority.items():
-            lake.con.execute("INSERT INTO source_authority VALUES (?, ?, ?)", [source.name, prop, rank])
+        lake.register_source(source)
         progress = on_source(source) if on_source else None
         stats = ingest_source(lake, ont, mapping, source, run_id, progress)
-        lake.con.execute("INSERT INTO source_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         [run_id, source.name, source.system, source.table, source.department, source.entity_type,
-                          stats.file, stats.read, stats.loaded, stats.quarantined])
+        lake.record_stats(run_id, source, stats)
         results.append(stats)
     lake.finish_run(run_id)
     return IngestResult(run_id, results)

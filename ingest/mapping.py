@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 from pathlib import Path
 from typing import Literal
@@ -29,6 +30,7 @@ class FieldRule(_Strict):
     codes: dict[str, str] | None = None
     date_formats: list[str] | None = None
     constant: str | None = None
+    split: str | None = Field(default=None, description="regex separator: one cell holds several values")
 
     @field_validator("property")
     @classmethod
@@ -66,11 +68,21 @@ class RelationshipRule(_Strict):
         return self
 
 
+FILE_FORMATS = ("csv", "tsv", "xlsx", "json", "jsonl")
+
+
 class Source(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    path: Path
-    format: Literal["csv", "tsv"] = "csv"
-    encoding: str = "utf-8"
+    format: Literal["csv", "tsv", "xlsx", "json", "jsonl", "sql"] = "csv"
+    path: Path | None = None  # file formats
+    encoding: str = "auto"  # csv, tsv, jsonl: auto-detect (BOM, UTF-8, GB18030) unless declared
+    sheet: str | None = None  # xlsx: the first sheet unless named
+    records_path: str | None = None  # json: dotted path to the array of records, e.g. data.items
+    url: str | None = None  # sql: any SQLAlchemy URL
+    sql_table: str | None = None  # sql: a table to read whole ...
+    query: str | None = None  # ... or a query
+    max_cell_chars: int = Field(default=1_000_000, ge=1)
+    updated_column: str | None = None  # a column with each record's last update (timeliness)
     system: str
     system_name: str
     department: str
@@ -96,6 +108,31 @@ class Source(_Strict):
             raise ValueError("record_key needs at least one column")
         return v
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        if v.lower() != "auto":
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"unknown encoding {v!r}; use auto, utf-8, gbk, gb18030 ...") from None
+        return v
+
+    @model_validator(mode="after")
+    def _where_to_read(self) -> Source:
+        if self.format == "sql":
+            if not self.url:
+                raise ValueError("a sql source needs `url` (a SQLAlchemy URL)")
+            if (self.sql_table is None) == (self.query is None):
+                raise ValueError("a sql source needs exactly one of `sql_table` or `query`")
+        elif self.path is None:
+            raise ValueError(f"a {self.format} source needs `path`")
+        return self
+
+    @property
+    def location(self) -> str:
+        return self.url.split("@")[-1] if self.format == "sql" else str(self.path)  # never print a password
+
     def rules(self) -> list[tuple[str, FieldRule]]:
         out = []
         for column, rule in self.fields.items():
@@ -111,6 +148,8 @@ class Mapping(_Strict):
     version: Literal[1] = 1
     university: str | None = None
     sources: list[Source]
+    # organisation name (as any system writes it) -> the canonical name, after normalisation
+    organisation_aliases: dict[str, str] = {}
     base_dir: Path = Path(".")
     sha256: str = ""
 
@@ -123,14 +162,54 @@ class Mapping(_Strict):
         return self
 
     def source_path(self, source: Source) -> Path:
+        assert source.path is not None
         return source.path if source.path.is_absolute() else (self.base_dir / source.path)
+
+    def source_location(self, source: Source) -> str:
+        return source.location if source.format == "sql" else str(self.source_path(source))
+
+
+def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
+    """The YAML line (1-based) of the deepest node a validation error's location reaches.
+    Location parts that are not in the document (pydantic's union member names) are skipped."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is not None:
+            node = child
+    return line
+
+
+def _describe(loc: tuple, data: dict) -> str:
+    parts = []
+    for i, p in enumerate(loc):
+        if isinstance(p, int) and i > 0 and loc[i - 1] == "sources":
+            name = (data.get("sources") or [{}])[p].get("name") if p < len(data.get("sources") or []) else None
+            parts.append(f"sources[{p}]" + (f" ({name})" if name else ""))
+        elif p != "sources" and not str(p).startswith(("FieldRule", "list[")):
+            parts.append(str(p))
+    return ".".join(parts) or "(top level)"
 
 
 def load_mapping(path: Path | str) -> Mapping:
     path = Path(path)
     raw_bytes = path.read_bytes()
     try:
-        data = yaml.safe_load(raw_bytes.decode("utf-8"))
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{path}: the mapping file must be UTF-8: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -138,7 +217,11 @@ def load_mapping(path: Path | str) -> Mapping:
     try:
         mapping = Mapping.model_validate({**data, "base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise MappingError(f"{path}: {problems}") from None
+        problems = []
+        for e in exc.errors():
+            line = _line_of(root, e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}:{line}: {_describe(e['loc'], data)}: {msg}")
+        raise MappingError("\n".join(problems)) from None
     mapping.sha256 = hashlib.sha256(raw_bytes).hexdigest()
     return mapping

@@ -10,6 +10,7 @@ from functools import lru_cache
 
 import opencc
 import phonenumbers
+from pypinyin import Style, lazy_pinyin
 
 # Middle-dot look-alikes used in minority names (买买提·艾力): ASCII dot, bullets, katakana dot...
 _DOTS = re.compile(r"[\.\u2022\u2027\u30fb\uff0e\uff65\u00b7\u0387\u16eb\u2219\u22c5\u2e31]")
@@ -46,11 +47,134 @@ def standardise_name(raw: object) -> str | None:
     return _SPACES.sub(" ", text)
 
 
-def standardise_org_name(raw: object) -> str | None:
+def standardise_org_name(raw: object, aliases: dict[str, str] | None = None, university: str | None = None) -> str | None:
+    """NFKC, no whitespace, simplified; the university's own name as a prefix dropped
+    (某某大学计算机学院 = 计算机学院); then the alias table (former names, nicknames) applied."""
     text = clean_text(raw)
     if text is None:
         return None
-    return to_simplified(_SPACES.sub("", text))
+    text = to_simplified(_SPACES.sub("", text))
+    if university:
+        uni = to_simplified(_SPACES.sub("", university))
+        if text.startswith(uni) and len(text) > len(uni):
+            text = text[len(uni):]
+    if aliases:
+        text = aliases.get(text, text)
+    return text
+
+
+def normalise_alias_table(aliases: dict[str, str], university: str | None = None) -> dict[str, str]:
+    """Alias keys and values go through the same normalisation as the names they will meet."""
+    out = {}
+    for alias, canonical in aliases.items():
+        a = standardise_org_name(alias, None, university)
+        c = standardise_org_name(canonical, None, university)
+        if a and c:
+            out[a] = c
+    return out
+
+
+# ---- pinyin keys -------------------------------------------------------------------------------------
+# Surnames read differently from the same character in ordinary words (单 shàn, not dān). pypinyin
+# reads characters in word context and has no surname mode, so the first character of a name is
+# looked up here first.
+SURNAME_READINGS = {
+    "单": "shan", "曾": "zeng", "解": "xie", "区": "ou", "朴": "piao", "查": "zha", "仇": "qiu", "覃": "qin",
+    "缪": "miao", "盖": "ge", "葛": "ge", "乐": "yue", "华": "hua", "秘": "bi", "种": "chong", "召": "shao",
+    "翟": "zhai", "折": "she", "员": "yun", "繁": "po", "黑": "he", "角": "jue", "任": "ren", "沈": "shen",
+    "隗": "wei", "蕃": "pi", "尉": "yu", "都": "du", "长": "chang", "臧": "zang", "燕": "yan", "洗": "xian",
+    "冼": "xian", "纪": "ji", "宓": "mi", "能": "nai", "朝": "chao", "句": "gou", "谌": "chen", "訾": "zi",
+}
+COMPOUND_SURNAMES = {
+    "欧阳": "ouyang", "司马": "sima", "上官": "shangguan", "诸葛": "zhuge", "东方": "dongfang", "皇甫": "huangfu",
+    "尉迟": "yuchi", "公孙": "gongsun", "慕容": "murong", "长孙": "zhangsun", "令狐": "linghu", "宇文": "yuwen",
+    "司徒": "situ", "夏侯": "xiahou", "澹台": "tantai", "万俟": "moqi", "独孤": "dugu", "端木": "duanmu",
+    "南宫": "nangong", "西门": "ximen", "轩辕": "xuanyuan", "呼延": "huyan", "闻人": "wenren", "申屠": "shentu",
+}
+_COMPOUND_PINYIN = set(COMPOUND_SURNAMES.values())
+
+
+def _syllables(text: str) -> str:
+    return "".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore", v_to_u=False))
+
+
+def pinyin_key(name: str | None) -> str | None:
+    """Toneless `surname|given` in pinyin, for homophone matching (张伟 and 章玮 both `zhang|wei`).
+
+    Read from the name as written, not its simplified form: a traditional character can have a
+    reading its simplified replacement lacks (乾 qián became 干 gān in some conversions)."""
+    if not name or not _HAN.search(name):
+        return None
+    text = _DOTS.sub("", _SPACES.sub("", unicodedata.normalize("NFKC", name)))
+    simple = to_simplified(text)
+    if simple[:2] in COMPOUND_SURNAMES:
+        surname, given = COMPOUND_SURNAMES[simple[:2]], text[2:]
+    else:
+        surname = SURNAME_READINGS.get(simple[0]) or _syllables(text[0])
+        given = text[1:]
+    return f"{surname}|{_syllables(given)}"
+
+
+_ROMAN_TOKEN = re.compile(r"[A-Za-zÀ-ɏ]+(?:['’-][A-Za-zÀ-ɏ]+)*")
+
+
+def _roman_syllables(token: str) -> str:
+    t = unicodedata.normalize("NFKD", token.lower().replace("ü", "v"))
+    t = "".join(ch for ch in t if not unicodedata.combining(ch))
+    t = re.sub(r"['’-]", "", t)
+    return re.sub(r"^(l|n)yu", r"\1v", t)  # passports write 吕 as LYU
+
+
+def romanised_keys(name: str | None) -> list[str]:
+    """Candidate `surname|given` keys of a romanised Chinese name, most likely first.
+
+    "ZHANG, Wei" and "ZHANG Wei" name the surname (comma, or capitals); "Wei Zhang" and
+    "Zhang Wei" are ambiguous, so both orders come back and linkage decides."""
+    if not name or _HAN.search(name):
+        return []
+    text = unicodedata.normalize("NFKC", name).strip()
+    if "," in text:
+        left, _, right = text.partition(",")
+        s, g = _ROMAN_TOKEN.findall(left), _ROMAN_TOKEN.findall(right)
+        if s and g:
+            return [f"{''.join(map(_roman_syllables, s))}|{''.join(map(_roman_syllables, g))}"]
+    tokens = _ROMAN_TOKEN.findall(text)
+    if len(tokens) < 2:
+        return []
+    upper = [t for t in tokens if t.isupper() and len(t) > 1]
+    if len(upper) == 1 and len(tokens) > 1 and not all(t.isupper() for t in tokens):
+        rest = [t for t in tokens if t is not upper[0]]
+        return [f"{_roman_syllables(upper[0])}|{''.join(map(_roman_syllables, rest))}"]
+    first, last = _roman_syllables(tokens[0]), _roman_syllables(tokens[-1])
+    surname_first = f"{first}|{''.join(map(_roman_syllables, tokens[1:]))}"
+    surname_last = f"{last}|{''.join(map(_roman_syllables, tokens[:-1]))}"
+    if first in _surname_pinyin() and last not in _surname_pinyin():
+        return [surname_first, surname_last]
+    # Otherwise Western order (given name first), the usual order in English-language author lists.
+    return [surname_last, surname_first]
+
+
+@lru_cache(maxsize=1)
+def _surname_pinyin() -> frozenset[str]:
+    """Readings of Chinese surnames, from Faker's zh_CN name data plus the tables above."""
+    from faker.providers.person.zh_CN import Provider
+
+    names = set(Provider.last_names) if not isinstance(Provider.last_names, dict) else set(Provider.last_names)
+    readings = {pinyin_key(n + "某").split("|")[0] for n in names}
+    return frozenset(readings | set(SURNAME_READINGS.values()) | _COMPOUND_PINYIN)
+
+
+def name_keys(name: str | None) -> list[str]:
+    key = pinyin_key(name)
+    return [key] if key else romanised_keys(name)
+
+
+_FORMULA = re.compile(r"^[=@\t\r]|^[+\-]\s*[A-Za-z_(]")
+
+
+def looks_like_formula(text: str) -> bool:
+    """A cell a spreadsheet would execute (CSV/formula injection, e.g. =cmd|' /C calc'!A0)."""
+    return bool(_FORMULA.match(text))
 
 
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")

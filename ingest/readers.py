@@ -1,0 +1,286 @@
+"""Readers for every kind of export a mapping can declare: CSV/TSV, Excel, JSON, JSON Lines, SQL.
+
+Each reader streams `RawRow`s: a row that cannot be read still comes out, carrying the problem,
+so that the ingest can quarantine it by file, row and field. A file that cannot be opened at all
+raises `FileUnreadable`. Nothing is read into memory whole.
+
+Row numbers mean what a person opening the file would see: the line where a CSV record starts
+(the header is line 1), the sheet row in Excel, the line in JSON Lines, the record's position
+(1-based) in a JSON array or a SQL result.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from charset_normalizer import from_bytes
+
+csv.field_size_limit(sys.maxsize)
+
+SAMPLE_BYTES = 1 << 20
+
+
+@dataclass
+class RawRow:
+    row_no: int
+    values: dict[str, str | None]
+    raw: str  # the row as read, for the quarantine table
+    problem: tuple[str, str] | None = None  # (field, reason) when the row cannot be read
+
+
+class FileUnreadable(Exception):
+    """The whole file (or what is left of it) cannot be read."""
+
+
+# ---- encodings ----------------------------------------------------------------------------------
+def detect_encoding(path: Path) -> str:
+    """BOM first; then strict UTF-8; then GB18030 (a superset of GBK and GB2312); then a guess."""
+    with open(path, "rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    for candidate in ("utf-8", "gb18030"):
+        if _decodes(sample, candidate, complete=len(sample) < SAMPLE_BYTES):
+            return candidate
+    guess = from_bytes(sample).best()
+    return guess.encoding if guess is not None else "utf-8"
+
+
+def _decodes(sample: bytes, encoding: str, complete: bool) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    try:
+        decoder.decode(sample, final=complete)  # a sample cut mid-character is not an error
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def resolve_encoding(path: Path, declared: str) -> str:
+    if declared.lower() == "auto":
+        return detect_encoding(path)
+    enc = codecs.lookup(declared).name
+    return "utf-8-sig" if enc == "utf-8" else enc  # a BOM is never part of the first header
+
+
+def _undecodable(text: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+# ---- delimited text ---------------------------------------------------------------------------
+def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: int) -> Iterator[RawRow]:
+    # surrogateescape: undecodable bytes survive into the row, which is then quarantined by name.
+    with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
+        lines = (line.replace("\x00", "\udc80") for line in fh)  # NUL: binary junk, not text
+        reader = csv.reader(lines, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise FileUnreadable(f"header line cannot be parsed: {exc}") from None
+        if header is None:
+            raise FileUnreadable("the file is empty: no header line")
+        header = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(header)]
+        if _undecodable("".join(header)):
+            raise FileUnreadable(f"the header line is not {encoding} text")
+        _check_header(header)
+        start = reader.line_num + 1
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RawRow(start, {}, "", ("*", f"cannot be parsed as {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}"))
+                start = reader.line_num + 1
+                continue
+            row_no, start = start, reader.line_num + 1
+            if not cells or cells == [""]:
+                continue  # a blank line is not a record
+            raw = "\x1f".join(cells)
+            if len(cells) != len(header):
+                yield RawRow(row_no, {}, raw, ("*", f"row has {len(cells)} cells, header has {len(header)}"))
+                continue
+            yield _checked_row(row_no, dict(zip(header, cells, strict=True)), raw, encoding, max_cell_chars)
+
+
+def _check_header(header: list[str]) -> None:
+    seen: set[str] = set()
+    for h in header:
+        if h.casefold() in seen:  # SQL column names ignore case
+            raise FileUnreadable(f"column {h!r} appears twice in the header")
+        seen.add(h.casefold())
+
+
+def _checked_row(row_no: int, values: dict[str, str | None], raw: str, encoding: str,
+                 max_cell_chars: int) -> RawRow:
+    for column, text in values.items():
+        if text is None:
+            continue
+        if _undecodable(text):
+            return RawRow(row_no, {}, raw, (column, f"bytes that are not {encoding} text (binary data or a wrong "
+                                                   "encoding; set `encoding` in the mapping or use auto)"))
+        if len(text) > max_cell_chars:
+            return RawRow(row_no, {}, raw[:2000], (column, f"cell holds {len(text):,} characters, over the "
+                                                           f"limit of {max_cell_chars:,}"))
+    return RawRow(row_no, values, raw)
+
+
+# ---- Excel ------------------------------------------------------------------------------------
+def read_xlsx(path: Path, sheet: str | None, max_cell_chars: int) -> Iterator[RawRow]:
+    import openpyxl  # imported here: only mappings with Excel sources pay for it
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise FileUnreadable(f"not a readable .xlsx workbook (truncated or corrupt?): {exc}") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise FileUnreadable(f"no sheet {sheet!r}; the workbook has {book.sheetnames}")
+        ws = book[sheet] if sheet else book.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header_cells = next(rows, None)
+        if header_cells is None:
+            raise FileUnreadable("the sheet is empty: no header row")
+        header = [_cell_text(h) or f"column_{i + 1}" for i, h in enumerate(header_cells)]
+        _check_header(header)
+        row_no = 1
+        while True:
+            try:
+                cells = next(rows)
+            except StopIteration:
+                return
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+                raise FileUnreadable(f"the workbook breaks off after row {row_no}: {exc}") from None
+            row_no += 1
+            texts = [_cell_text(c) for c in cells]
+            if all(t is None for t in texts):
+                continue
+            texts += [None] * (len(header) - len(texts))
+            if len(texts) > len(header) and any(t is not None for t in texts[len(header):]):
+                yield RawRow(row_no, {}, "\x1f".join(t or "" for t in texts),
+                             ("*", f"row has values beyond the {len(header)} header columns"))
+                continue
+            values = dict(zip(header, texts[: len(header)], strict=True))
+            yield _checked_row(row_no, values, "\x1f".join(t or "" for t in texts), "xlsx", max_cell_chars)
+    finally:
+        book.close()
+
+
+def _cell_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 20230001.0 is a staff number, not a float
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+# ---- JSON -------------------------------------------------------------------------------------
+def flatten(obj: Any, prefix: str = "") -> dict[str, str | None]:
+    """Nested objects become dotted paths (`basic.name`); a list of plain values becomes one cell
+    joined by `;` (so a relationship's `split: ';'` applies); a list of objects is indexed
+    (`authors.0.name`)."""
+    out: dict[str, str | None] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+    elif isinstance(obj, list) and any(isinstance(v, (dict, list)) for v in obj):
+        for i, v in enumerate(obj):
+            out.update(flatten(v, f"{prefix}{i}."))
+    elif isinstance(obj, list):
+        out[prefix[:-1]] = ";".join(_scalar(v) or "" for v in obj)
+    else:
+        out[prefix[:-1]] = _scalar(obj)
+    return out
+
+
+def _scalar(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def read_jsonl(path: Path, encoding: str, max_cell_chars: int) -> Iterator[RawRow]:
+    with open(path, encoding=encoding, errors="surrogateescape") as fh:
+        for row_no, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            if _undecodable(text):
+                yield RawRow(row_no, {}, text[:2000], ("*", f"bytes that are not {encoding} text"))
+                continue
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield RawRow(row_no, {}, text[:2000], ("*", f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                continue
+            if not isinstance(obj, dict):
+                yield RawRow(row_no, {}, text[:2000], ("*", "a JSON Lines record must be an object"))
+                continue
+            yield _checked_row(row_no, flatten(obj), text, encoding, max_cell_chars)
+
+
+def read_json(path: Path, records_path: str | None, max_cell_chars: int) -> Iterator[RawRow]:
+    """A JSON array of records, or an array inside an object at `records_path` (e.g. `data.items`)."""
+    import ijson
+
+    prefix = f"{records_path}.item" if records_path else "item"
+    with open(path, "rb") as fh:
+        items = ijson.items(fh, prefix, use_float=True)
+        row_no = 0
+        while True:
+            try:
+                obj = next(items)
+            except StopIteration:
+                break
+            except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
+                raise FileUnreadable(f"JSON breaks off after record {row_no}: {exc}") from None
+            row_no += 1
+            text = json.dumps(obj, ensure_ascii=False, default=str)
+            if not isinstance(obj, dict):
+                yield RawRow(row_no, {}, text[:2000], ("*", "a record must be a JSON object"))
+                continue
+            yield _checked_row(row_no, flatten(obj), text, "json", max_cell_chars)
+        if row_no == 0:
+            fh.seek(0)
+            if not fh.read(1):
+                raise FileUnreadable("the file is empty")
+
+
+# ---- SQL --------------------------------------------------------------------------------------
+def read_sql(url: str, table: str | None, query: str | None, max_cell_chars: int,
+             chunk_rows: int = 10_000) -> Iterator[RawRow]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        if table is not None:
+            stmt = sa.select(sa.Table(table, sa.MetaData(), autoload_with=engine))
+        else:
+            stmt = sa.text(query or "")
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
+            columns = list(result.keys())
+            for row_no, row in enumerate(result, start=1):
+                values = {c: _scalar(v) if not hasattr(v, "isoformat") else v.isoformat()
+                          for c, v in zip(columns, row, strict=True)}
+                yield _checked_row(row_no, values, "\x1f".join(v or "" for v in values.values()), "sql",
+                                   max_cell_chars)
+    except sa.exc.SQLAlchemyError as exc:
+        raise FileUnreadable(f"database source failed: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
+    finally:
+        engine.dispose()
