@@ -52,6 +52,22 @@ def ingest_cmd(mapping: MappingOpt, workspace: WorkspaceOpt) -> None:
     pipeline.run_ingest(mapping, Workspace.at(workspace), console)
 
 
+@app.command("quality")
+def quality_cmd(workspace: WorkspaceOpt,
+                html: Annotated[Path | None, typer.Option("--html", help="HTML report to write.")] = None,
+                json_out: Annotated[Path | None, typer.Option("--json", help="JSON report to write.")] = None) -> None:
+    """Data quality of the latest ingest run: six dimensions, a traffic light per department and table."""
+    pipeline.run_quality(_settings(workspace), Workspace.at(workspace), console, html, json_out)
+
+
+@app.command("catalogue")
+def catalogue_cmd(workspace: WorkspaceOpt,
+                  out: Annotated[Path, typer.Option("--out", help="Turtle file to write.")]) -> None:
+    """The data resource directory (公共数据资源目录) of every source table and field, as DCAT."""
+    n = pipeline.run_catalogue(Workspace.at(workspace), out)
+    console.print(f"wrote {out}: {n} datasets")
+
+
 @app.command("resolve")
 def resolve_cmd(workspace: WorkspaceOpt) -> None:
     """Resolve source records into master entities."""

@@ -26,24 +26,65 @@ def _progress(console: Console):
         yield progress
 
 
-def run_ingest(mapping_path: Path, workspace: Workspace, console: Console) -> IngestResult:
+def run_ingest(mapping_path: Path, workspace: Workspace, console: Console,
+               settings: Settings | None = None) -> IngestResult:
     mapping = load_mapping(mapping_path)
+    thresholds = (settings or Settings(workspace=workspace.root)).quality_thresholds()
     with _progress(console) as progress, Lakehouse(workspace.lakehouse) as lake:
         def on_source(source):
             task = progress.add_task(f"ingest {source.name}", total=None)
             return lambda n: progress.advance(task, n)
 
-        result = ingest(mapping, lake, str(mapping_path), on_source)
+        result = ingest(mapping, lake, str(mapping_path), on_source, thresholds)
     table = Table(title=f"ingest run {result.run_id}: read = loaded + quarantined")
-    for col in ("source 来源", "file 文件", "read 读取", "loaded 入库", "quarantined 隔离"):
-        table.add_column(col, justify="right" if col[0] in "rlq" else "left")
+    table.add_column("source 来源")
+    for col in ("read 读取", "loaded 入库", "quarantined 隔离", "new 新增", "changed 变更", "deleted 删除"):
+        table.add_column(col, justify="right")
     for s in result.sources:
-        table.add_row(s.source, Path(s.file).name, str(s.read), str(s.loaded), str(s.quarantined))
+        mark = "" if s.balanced else " [red]≠"
+        table.add_row(s.source, str(s.read), str(s.loaded), str(s.quarantined) + mark, str(s.new), str(s.changed),
+                      str(s.deleted))
     console.print(table)
     for s in result.sources:
+        if s.problem:
+            console.print(f"[red]not loaded[/]: {s.problem}")
         for problem in s.problems:
             console.print(f"[yellow]quarantined[/]: {problem}")
     return result
+
+
+def run_quality(settings: Settings, workspace: Workspace, console: Console, html: Path | None,
+                json_out: Path | None) -> dict:
+    from ingest import quality
+
+    with Lakehouse(workspace.lakehouse) as lake:
+        report = quality.with_trend(lake, quality.assess_and_store(lake, lake.latest_run() or "",
+                                                                    settings.quality_thresholds()))
+    table = Table(title=f"data quality 数据质量, run {report['run_id']}")
+    for col in ("light 灯", "department 部门", "score 得分", "tables 表"):
+        table.add_column(col)
+    colours = {"green": "green", "yellow": "yellow", "red": "red"}
+    for d in report["departments"]:
+        light = d["light"] or "none"
+        table.add_row(f"[{colours.get(light, 'white')}]●[/] {light}", d["department"],
+                      "—" if d["score"] is None else f"{d['score']:.1%}", ", ".join(d["tables"]))
+    console.print(table)
+    if html:
+        quality.write_html(report, html)
+        console.print(f"HTML report: {html}")
+    if json_out:
+        quality.write_json(report, json_out)
+        console.print(f"JSON report: {json_out}")
+    return report
+
+
+def run_catalogue(workspace: Workspace, out: Path) -> int:
+    from ingest.catalogue import catalogue_graph
+
+    with Lakehouse(workspace.lakehouse, read_only=True) as lake:
+        graph, datasets = catalogue_graph(lake)
+    graph.serialize(destination=out, format="turtle")
+    return datasets
 
 
 def run_resolve(workspace: Workspace, console: Console) -> ResolveResult:

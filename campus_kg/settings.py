@@ -31,6 +31,20 @@ class Settings(BaseSettings):
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")
     query_timeout_ms: int = Field(default=10_000, ge=100)
+    quality_green: float = Field(default=0.98, ge=0, le=1)
+    quality_yellow: float = Field(default=0.90, ge=0, le=1)
+    quality_timeliness_days: int = Field(default=400, ge=1)
+
+    @model_validator(mode="after")
+    def ordered_thresholds(self) -> Settings:
+        if self.quality_yellow > self.quality_green:
+            raise ValueError("CAMPUS_KG_QUALITY_YELLOW must not be above CAMPUS_KG_QUALITY_GREEN")
+        return self
+
+    def quality_thresholds(self):
+        from ingest.quality import Thresholds
+
+        return Thresholds(self.quality_green, self.quality_yellow, self.quality_timeliness_days)
 
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:

@@ -84,6 +84,8 @@ class Lakehouse:
             match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER)""")
         c.execute("""CREATE TABLE IF NOT EXISTS source_authority (
             source VARCHAR, property VARCHAR, rank INTEGER, PRIMARY KEY (source, property))""")
+        c.execute("""CREATE TABLE IF NOT EXISTS source_field (
+            source VARCHAR, column_name VARCHAR, property VARCHAR, rank INTEGER, optional BOOLEAN)""")
         c.execute("""CREATE TABLE IF NOT EXISTS source_system (
             system VARCHAR PRIMARY KEY, name VARCHAR, department VARCHAR)""")
         ont = load_ontology()
@@ -138,6 +140,10 @@ class Lakehouse:
         self.con.execute("DELETE FROM source_authority WHERE source = ?", [source.name])
         for prop, rank in source.authority.items():
             self.con.execute("INSERT INTO source_authority VALUES (?, ?, ?)", [source.name, prop, rank])
+        self.con.execute("DELETE FROM source_field WHERE source = ?", [source.name])
+        for column, rule in source.rules():
+            self.con.execute("INSERT INTO source_field VALUES (?, ?, ?, ?, ?)",
+                             [source.name, column, rule.property, source.rank(rule.property), rule.optional])
 
     def record_stats(self, run_id: str, source, stats) -> None:
         as_of = fetch_one(self.con, "SELECT max(source_updated) FROM dwd_record WHERE source = ?", [source.name])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from ingest import readers
+from ingest import quality, readers
 from ingest import standardise as std
 from ingest.idcard import parse_id_number
 from ingest.lakehouse import Lakehouse, dwd_table, ods_table
@@ -388,7 +388,9 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
 
 
 def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
-           on_source: Callable[[Source], Callable[[int], None] | None] | None = None) -> IngestResult:
+           on_source: Callable[[Source], Callable[[int], None] | None] | None = None,
+           thresholds: quality.Thresholds | None = None) -> IngestResult:
+    """Loads every source, then measures quality for the run (kept for the trend)."""
     ont = load_ontology()
     run_id = lake.begin_run(mapping_path, mapping.sha256)
     results = []
@@ -399,4 +401,5 @@ def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
         lake.record_stats(run_id, source, stats)
         results.append(stats)
     lake.finish_run(run_id)
+    quality.assess_and_store(lake, run_id, thresholds)
     return IngestResult(run_id, results)

@@ -31,6 +31,7 @@ class FieldRule(_Strict):
     date_formats: list[str] | None = None
     constant: str | None = None
     split: str | None = Field(default=None, description="regex separator: one cell holds several values")
+    optional: bool = False  # legitimately empty for many records: not counted against completeness
 
     @field_validator("property")
     @classmethod
@@ -169,6 +170,9 @@ class Mapping(_Strict):
         return source.location if source.format == "sql" else str(self.source_path(source))
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
     """The YAML line (1-based) of the deepest node a validation error's location reaches.
     Location parts that are not in the document (pydantic's union member names) are skipped."""
@@ -217,11 +221,19 @@ def load_mapping(path: Path | str) -> Mapping:
     try:
         mapping = Mapping.model_validate({**data, "base_dir": path.parent.resolve()})
     except ValidationError as exc:
+        errors = exc.errors()
+        # A field may be one rule or a list of rules: drop "should be a list / a rule" noise for the
+        # union branch that was not meant when the other branch has a real error below it.
+        deeper = [e["loc"] for e in errors if e["type"] not in ("list_type", "model_type", "dict_type")]
+        errors = [e for e in errors if e["type"] not in ("list_type", "model_type", "dict_type")
+                  or not any(loc[: len(e["loc"])] == e["loc"] and len(loc) > len(e["loc"]) for loc in deeper)]
         problems = []
-        for e in exc.errors():
+        for e in errors[:MAX_REPORTED_ERRORS]:
             line = _line_of(root, e["loc"])
             msg = e["msg"].removeprefix("Value error, ")
             problems.append(f"{path}:{line}: {_describe(e['loc'], data)}: {msg}")
+        if len(errors) > MAX_REPORTED_ERRORS:
+            problems.append(f"... and {len(errors) - MAX_REPORTED_ERRORS} more problems")
         raise MappingError("\n".join(problems)) from None
     mapping.sha256 = hashlib.sha256(raw_bytes).hexdigest()
     return mapping

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, HTTPException, Request, status
 
 from graph_api.deps import GraphDep, PrincipalDep, StateDep
-from graph_api.masking import mask, may_see
+from ontology.masking import mask, may_see
 from graph_api.models import Attribute, Membership, PersonRecord, SourceRecordRef
 from ontology.model import load_ontology
 from queries import load_query

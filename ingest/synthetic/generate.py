@@ -230,7 +230,7 @@ def _student_affairs(pop: Population, mess: Mess, truth: _Truth) -> Export:
                {"学号": {"property": "student_no"}, "姓名": {"property": "name"},
                 "性别": {"property": "sex", "codes": {"男": "1", "女": "2"}},
                 "民族": {"property": "ethnic_group", "codes": {v: k for k, v in ETHNIC_NAMES.items()}},
-                "家庭经济困难等级": {"property": "economic_hardship"}, "联系电话": {"property": "phone"}},
+                "家庭经济困难等级": {"property": "economic_hardship", "optional": True}, "联系电话": {"property": "phone"}},
                encoding="gb18030",
                authority={"economic_hardship": 1, "phone": 1, "ethnic_group": 1, "name": 2})
     counsellors = [p.staff_no for p in pop.persons if p.role == "staff" and not p.teacher] or [""]
