@@ -81,10 +81,15 @@ def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None) -> None
 
 
 @app.command("run")
-def run_cmd(mapping: MappingOpt, workspace: WorkspaceOpt, backend: BackendOpt = None) -> None:
-    """ingest + resolve + build-graph."""
+def run_cmd(mapping: MappingOpt, workspace: WorkspaceOpt, backend: BackendOpt = None,
+            force: Annotated[bool, typer.Option("--force", help="Resolve and build even when nothing changed.")]
+            = False) -> None:
+    """ingest + resolve + build-graph (the last two only when the ingest changed something)."""
     ws = Workspace.at(workspace)
-    pipeline.run_ingest(mapping, ws, console)
+    ingested = pipeline.run_ingest(mapping, ws, console)
+    if not ingested.changed and ws.current_graph_pointer.exists() and not force:
+        console.print("nothing changed since the last run: the served graph is current (use --force to rebuild)")
+        return
     pipeline.run_resolve(ws, console)
     pipeline.run_build(_settings(workspace), ws, console, backend)
 

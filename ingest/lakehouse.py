@@ -99,7 +99,7 @@ class Lakehouse:
     # ---- runs ----------------------------------------------------------------------------------
     def begin_run(self, mapping_path: str, mapping_sha256: str) -> str:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        run_id = f"run-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        run_id = f"run-{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:4]}"  # sorts by time
         self.con.execute("INSERT INTO ingest_run VALUES (?, ?, NULL, ?, ?, 'running')",
                          [run_id, now, mapping_path, mapping_sha256])
         return run_id

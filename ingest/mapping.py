@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -120,6 +121,16 @@ class Source(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _properties_of_the_entity(self) -> Source:
+        ont = load_ontology()
+        allowed = {p.name for p in ont.class_properties(self.entity_type)}
+        wrong = sorted({f"{column} → {rule.property}" for column, rule in self.rules() if rule.property not in allowed})
+        if wrong:
+            raise ValueError(f"not properties of {self.entity_type}: {', '.join(wrong)}; "
+                             f"{self.entity_type} has {', '.join(sorted(allowed))}")
+        return self
+
+    @model_validator(mode="after")
     def _where_to_read(self) -> Source:
         if self.format == "sql":
             if not self.url:
@@ -173,6 +184,19 @@ class Mapping(_Strict):
 MAX_REPORTED_ERRORS = 20
 
 
+class _MappingLoader(yaml.SafeLoader):
+    """YAML 1.1 reads the words yes/no/on/off as booleans; here they are column names (a column
+    called `NO` is common). Only true and false are booleans."""
+
+
+_MappingLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_MappingLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                     list("tTfF"))
+
+
 def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
     """The YAML line (1-based) of the deepest node a validation error's location reaches.
     Location parts that are not in the document (pydantic's union member names) are skipped."""
@@ -191,6 +215,11 @@ def _line_of(root: yaml.Node | None, loc: tuple) -> int | None:
         if child is not None:
             node = child
     return line
+
+
+def _plain(loc: tuple) -> tuple:
+    """A location without pydantic's union member names (`FieldRule`, `list[FieldRule]`)."""
+    return tuple(p for p in loc if not str(p).startswith(("FieldRule", "list[")))
 
 
 def _describe(loc: tuple, data: dict) -> str:
@@ -212,8 +241,8 @@ def load_mapping(path: Path | str) -> Mapping:
     except UnicodeDecodeError as exc:
         raise MappingError(f"{path}: the mapping file must be UTF-8: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
+        data = yaml.load(text, Loader=_MappingLoader)  # noqa: S506 - a SafeLoader subclass
+        root = yaml.compose(text, Loader=_MappingLoader)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -224,9 +253,11 @@ def load_mapping(path: Path | str) -> Mapping:
         errors = exc.errors()
         # A field may be one rule or a list of rules: drop "should be a list / a rule" noise for the
         # union branch that was not meant when the other branch has a real error below it.
-        deeper = [e["loc"] for e in errors if e["type"] not in ("list_type", "model_type", "dict_type")]
-        errors = [e for e in errors if e["type"] not in ("list_type", "model_type", "dict_type")
-                  or not any(loc[: len(e["loc"])] == e["loc"] and len(loc) > len(e["loc"]) for loc in deeper)]
+        shape_errors = ("list_type", "model_type", "dict_type")
+        deeper = [_plain(e["loc"]) for e in errors if e["type"] not in shape_errors]
+        errors = [e for e in errors if e["type"] not in shape_errors
+                  or not any(loc[: len(_plain(e["loc"]))] == _plain(e["loc"]) and len(loc) > len(_plain(e["loc"]))
+                             for loc in deeper)]
         problems = []
         for e in errors[:MAX_REPORTED_ERRORS]:
             line = _line_of(root, e["loc"])

@@ -26,6 +26,7 @@ from charset_normalizer import from_bytes
 csv.field_size_limit(sys.maxsize)
 
 SAMPLE_BYTES = 1 << 20
+PLAUSIBLE_FALLBACKS = {"big5", "big5hkscs", "cp950", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "gbk", "gb2312"}
 
 
 @dataclass
@@ -52,8 +53,12 @@ def detect_encoding(path: Path) -> str:
     for candidate in ("utf-8", "gb18030"):
         if _decodes(sample, candidate, complete=len(sample) < SAMPLE_BYTES):
             return candidate
+    # Neither: Big5 (Hong Kong, Taiwan) or UTF-16 are plausible; a single-byte code page is not —
+    # reading junk as cp1252 would hide it, so the rows are read as UTF-8 and quarantined.
     guess = from_bytes(sample).best()
-    return guess.encoding if guess is not None else "utf-8"
+    if guess is not None and codecs.lookup(guess.encoding).name in PLAUSIBLE_FALLBACKS:
+        return guess.encoding
+    return "utf-8"
 
 
 def _decodes(sample: bytes, encoding: str, complete: bool) -> bool:
@@ -106,6 +111,9 @@ def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: in
             if not cells or cells == [""]:
                 continue  # a blank line is not a record
             raw = "\x1f".join(cells)
+            if _undecodable(raw):
+                yield _checked_row(row_no, dict(zip(header, cells, strict=False)), raw, encoding, max_cell_chars)
+                continue
             if len(cells) != len(header):
                 yield RawRow(row_no, {}, raw, ("*", f"row has {len(cells)} cells, header has {len(header)}"))
                 continue
