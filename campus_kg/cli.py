@@ -133,6 +133,8 @@ def demo(persons: Annotated[int, typer.Option("--persons", min=10)] = 5000,
     with Lakehouse(ws.lakehouse, read_only=True) as lake:
         score = pairwise(lake, generated.truth_path, "Person")
     links = pipeline.export_links(ws, ws.root / "links.csv")
+    report = pipeline.run_quality(_settings(workspace), ws, console, ws.root / "quality.html", ws.root / "quality.json")
+    datasets = pipeline.run_catalogue(ws, ws.root / "catalogue.ttl")
     state = StateStore(_settings(workspace).state_database_url(), _settings(workspace).token_secret.get_secret_value())
     person_id = next(iter(_sample_person(ws)), None)
     _, token = state.add_user("demo-steward", "steward")
@@ -146,6 +148,10 @@ def demo(persons: Annotated[int, typer.Option("--persons", min=10)] = 5000,
     summary.add_row("person pairwise recall 召回率", f"{score.recall:.4f}")
     summary.add_row("person pairwise F1", f"{score.f1:.4f}")
     summary.add_row("links 链接文件", f"{ws.root / 'links.csv'} ({links} rows)")
+    lights = [d["light"] for d in report["departments"]]
+    summary.add_row("quality 数据质量", f"{ws.root / 'quality.html'} (" + ", ".join(
+        f"{lights.count(c)} {c}" for c in ("green", "yellow", "red")) + " departments)")
+    summary.add_row("catalogue 资源目录", f"{ws.root / 'catalogue.ttl'} ({datasets} datasets, DCAT)")
     summary.add_row("time 用时", f"{time.monotonic() - started:.1f} s")
     console.print(summary)
     console.print("Start the API 启动接口:\n"

@@ -76,18 +76,32 @@ def _field_counts(lake: Lakehouse) -> list[tuple]:
         ORDER BY 1, 2, 3""").fetchall()
 
 
+CROSS_CHECKED = ("name", "sex", "birth_date", "ethnic_group")
+
+
 def _cross_system_conflicts(lake: Lakehouse) -> dict[tuple[str, str], int]:
-    """多源校核: records whose sex or birth date disagrees with another system's record of the same
-    person (same valid ID number). Year-month values are compared at month precision."""
-    rows = lake.con.execute("""
+    """多源校核 against 一数一源: for one person (same valid ID number) in several systems, a value
+    that differs from the most authoritative source's value for that property (rank from the
+    mapping) is inconsistent; when equally ranked sources disagree, each of them is. Year-month
+    values are compared at month precision. Values already flagged (e.g. disagreeing with their
+    own record's ID number) are not counted twice."""
+    props = ", ".join(f"'{p}'" for p in CROSS_CHECKED)
+    rows = lake.con.execute(f"""
         WITH v AS (
-            SELECT r.source, r.system, s.column_name, s.record_id, s.property, s.value, s.flag, p.id_number
+            SELECT r.source, r.system, s.column_name, s.record_id, s.property, s.value, p.id_number,
+                   s.flag = 'month_precision' AS month_only, COALESCE(a.rank, 9) AS rank
             FROM dwd_statement s JOIN dwd_record r USING (record_id) JOIN dwd_person_record p USING (record_id)
-            WHERE s.property IN ('sex', 'birth_date') AND s.value IS NOT NULL AND p.id_number IS NOT NULL)
+            LEFT JOIN source_authority a ON a.source = r.source AND a.property = s.property
+            WHERE s.property IN ({props}) AND s.value IS NOT NULL AND p.id_number IS NOT NULL
+              AND (s.dimension IS NULL OR s.dimension = 'info')),
+        people AS (  -- only people whose property appears in more than one system
+            SELECT id_number, property, min(rank) AS best FROM v GROUP BY ALL HAVING count(DISTINCT system) > 1)
         SELECT a.source, a.column_name, count(DISTINCT a.record_id)
-        FROM v a JOIN v b ON a.id_number = b.id_number AND a.property = b.property AND a.system <> b.system
-        WHERE CASE WHEN a.property = 'birth_date'
-                        AND (a.flag = 'month_precision' OR b.flag = 'month_precision')
+        FROM v a JOIN people USING (id_number, property)
+        JOIN v b ON b.id_number = a.id_number AND b.property = a.property AND b.rank = people.best
+                AND b.system <> a.system
+        WHERE a.rank >= people.best
+          AND CASE WHEN a.property = 'birth_date' AND (a.month_only OR b.month_only)
                    THEN left(a.value, 7) <> left(b.value, 7) ELSE a.value <> b.value END
         GROUP BY ALL""").fetchall()
     return {(src, col): n for src, col, n in rows}
