@@ -29,8 +29,10 @@ def _progress(console: Console):
 def run_ingest(mapping_path: Path, workspace: Workspace, console: Console,
                settings: Settings | None = None) -> IngestResult:
     mapping = load_mapping(mapping_path)
-    thresholds = (settings or Settings(workspace=workspace.root)).quality_thresholds()
-    with _progress(console) as progress, Lakehouse(workspace.lakehouse) as lake:
+    settings = settings or Settings(workspace=workspace.root)
+    thresholds = settings.quality_thresholds()
+    with _progress(console) as progress, Lakehouse(workspace.lakehouse,
+                                                   memory_limit=settings.duckdb_memory_limit) as lake:
         def on_source(source):
             task = progress.add_task(f"ingest {source.name}", total=None)
             return lambda n: progress.advance(task, n)

@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")
     query_timeout_ms: int = Field(default=10_000, ge=100)
+    duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     quality_green: float = Field(default=0.98, ge=0, le=1)
     quality_yellow: float = Field(default=0.90, ge=0, le=1)
     quality_timeliness_days: int = Field(default=400, ge=1)

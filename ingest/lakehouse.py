@@ -41,10 +41,17 @@ def ods_table(source_name: str) -> str:
     return f"ods_{source_name}"
 
 
+DEFAULT_MEMORY_LIMIT = "512MB"
+
+
 class Lakehouse:
-    def __init__(self, path: Path, *, read_only: bool = False):
+    def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT):
         self.path = Path(path)
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        # DuckDB would otherwise take 80 % of RAM for its buffers; past the limit it spills to disk
+        # next to the lakehouse, so a 1.5 M-record ingest stays inside a small machine's memory.
+        self.con = duckdb.connect(str(self.path), read_only=read_only, config={
+            "memory_limit": memory_limit, "preserve_insertion_order": False,
+            "temp_directory": str(self.path.with_suffix(".tmp"))})
         if not read_only:
             self._ensure_tables()
 

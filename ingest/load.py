@@ -24,7 +24,8 @@ from ingest.mapping import FieldRule, Mapping, Source
 from ingest.validation import record_rules
 from ontology.model import Ontology, PropertyDef, load_ontology
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 10_000
+FORMULA_STARTS = frozenset("=@+-\t\r")
 
 # Quality dimension a flag counts against (docs/quality.md); "info" flags count against none.
 VALIDITY, ACCURACY, CONSISTENCY, INFO = "validity", "accuracy", "consistency", "info"
@@ -186,25 +187,21 @@ def _flagged(result: tuple[object, str | None]):
 
 # ---- one record -------------------------------------------------------------------------------
 class _Buffers:
-    """Column-wise buffers per lakehouse table, flushed in chunks so memory stays flat."""
+    """Rows per lakehouse table, flushed in chunks as Arrow tables so memory stays flat."""
 
     def __init__(self, lake: Lakehouse):
         self.lake = lake
-        self.tables: dict[str, dict[str, list]] = {}
+        self.tables: dict[str, list[dict]] = {}
 
-    def add(self, table: str, row: dict) -> None:
-        cols = self.tables.setdefault(table, {})
-        n = len(next(iter(cols.values()))) if cols else 0
-        for k in row:
-            if k not in cols:
-                cols[k] = [None] * n
-        for k, col in cols.items():
-            col.append(row.get(k))
+    def add(self, table: str, rows: list[dict]) -> None:
+        self.tables.setdefault(table, []).extend(rows)
 
     def flush(self) -> None:
-        for table, cols in self.tables.items():
-            if cols:
-                self.lake.append(table, pa.table(cols))
+        for table, rows in self.tables.items():
+            if rows:
+                columns = dict.fromkeys(rows[0])  # the union of keys, in first-seen order
+                columns.update(dict.fromkeys(set().union(*rows)))
+                self.lake.append(table, pa.table({k: [row.get(k) for row in rows] for k in columns}))
         self.tables = {}
 
 
@@ -216,12 +213,20 @@ class _SourceContext:
     ctx: Context
     seen: set[str] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        # Worked out once per source rather than once per row.
+        self.rules = [(column, rule, self.ont.prop(rule.property)) for column, rule in self.source.rules()]
+        shapes = record_rules().get(self.source.entity_type, [])
+        self.shape_rules = {p.name: [r for r in shapes if r.property == p.name] for _, _, p in self.rules}
+        self.required = [r for r in shapes if r.required]
+        self.name_column = _column_of(self.source, "name")
+
 
 def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
     source, ont = sc.source, sc.ont
     values = row.values
     for column, text in values.items():
-        if text is not None and std.looks_like_formula(text.strip()):
+        if text and text.lstrip()[:1] in FORMULA_STARTS and std.looks_like_formula(text.strip()):
             raise _Quarantine(column, "cell starts like a spreadsheet formula (formula injection), e.g. "
                                       f"{text[:40]!r}; not loaded")
     missing = [k for k in source.record_key if k not in values]
@@ -239,18 +244,17 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
 
     wide: dict = {"record_id": record_id}
     statements: list[dict] = []
-    for column, rule in source.rules():
+    for column, rule, prop in sc.rules:
         if column not in values and rule.constant is None:
             if source.format in ("csv", "tsv", "xlsx"):
                 raise _Quarantine(column, "column declared in the mapping is not in the file")
             continue  # semi-structured records may leave a path out
-        prop = ont.prop(rule.property)
         raw = values.get(column)
         for value in _apply_rule(raw, rule):
             standard, flag = standardise_value(ont, prop, value, rule, sc.ctx)
             if standard is not None:
-                for shape_rule in record_rules().get(source.entity_type, ()):
-                    if shape_rule.property == prop.name and (why := shape_rule.check(standard)):
+                for shape_rule in sc.shape_rules[prop.name]:
+                    if why := shape_rule.check(standard):
                         flag, standard = Flag(why), None
             if wide.get(prop.name) is None and standard is not None:
                 wide[prop.name] = standard
@@ -258,13 +262,13 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                                "value": None if standard is None else _text(standard), "original": raw,
                                "flag": flag.text if flag else None, "dimension": flag.dimension if flag else None})
     _cross_check(wide, statements)
-    for shape_rule in record_rules().get(source.entity_type, ()):
-        if shape_rule.required and wide.get(shape_rule.property) is None:
+    for shape_rule in sc.required:
+        if wide.get(shape_rule.property) is None:
             statements.append({"record_id": record_id, "property": shape_rule.property, "column_name": None,
                                "value": None, "original": None, "flag": f"SHACL {shape_rule.shape}: required",
                                "dimension": "completeness"})
     if "name" in wide:
-        wide["name_keys"] = ";".join(std.name_keys(values.get(_column_of(source, "name")) or wide["name"]))
+        wide["name_keys"] = ";".join(std.name_keys(values.get(sc.name_column) or wide["name"]))
 
     relations = []
     for rel in source.relationships:
@@ -357,8 +361,7 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
                 buffers.flush()  # the raw table widens before rows with the new columns arrive
                 lake.ensure_ods(source.name, list(row.values))
             for table, items in rows.items():
-                for item in items:
-                    buffers.add(table, item)
+                buffers.add(table, items)
             if stats.read % CHUNK_ROWS == 0:
                 buffers.flush()
                 if on_progress:

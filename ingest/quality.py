@@ -86,7 +86,7 @@ def _cross_system_conflicts(lake: Lakehouse) -> dict[tuple[str, str], int]:
     values are compared at month precision. Values already flagged (e.g. disagreeing with their
     own record's ID number) are not counted twice."""
     props = ", ".join(f"'{p}'" for p in CROSS_CHECKED)
-    rows = lake.con.execute(f"""
+    lake.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cross_conflict AS
         WITH v AS (
             SELECT r.source, r.system, s.column_name, s.record_id, s.property, s.value, p.id_number,
                    s.flag = 'month_precision' AS month_only, COALESCE(a.rank, 9) AS rank
@@ -96,14 +96,15 @@ def _cross_system_conflicts(lake: Lakehouse) -> dict[tuple[str, str], int]:
               AND (s.dimension IS NULL OR s.dimension = 'info')),
         people AS (  -- only people whose property appears in more than one system
             SELECT id_number, property, min(rank) AS best FROM v GROUP BY ALL HAVING count(DISTINCT system) > 1)
-        SELECT a.source, a.column_name, count(DISTINCT a.record_id)
+        SELECT DISTINCT ON (a.record_id, a.property) a.source, a.column_name, a.record_id, a.property, a.value,
+               b.value AS expected, b.system AS expected_system
         FROM v a JOIN people USING (id_number, property)
         JOIN v b ON b.id_number = a.id_number AND b.property = a.property AND b.rank = people.best
                 AND b.system <> a.system
         WHERE a.rank >= people.best
           AND CASE WHEN a.property = 'birth_date' AND (a.month_only OR b.month_only)
-                   THEN left(a.value, 7) <> left(b.value, 7) ELSE a.value <> b.value END
-        GROUP BY ALL""").fetchall()
+                   THEN left(a.value, 7) <> left(b.value, 7) ELSE a.value <> b.value END""")
+    rows = lake.con.execute("SELECT source, column_name, count(*) FROM _cross_conflict GROUP BY ALL").fetchall()
     return {(src, col): n for src, col, n in rows}
 
 
@@ -120,21 +121,31 @@ def _duplicates(lake: Lakehouse, run_id: str) -> dict[str, int]:
 def _examples(lake: Lakehouse, source: str, column: str, prop: str, dimension: str | None) -> list[dict]:
     """A few rows showing the field's worst problem, so a department can find and fix them."""
     if dimension == "completeness":
-        rows = lake.con.execute("""SELECT r.row_no, r.record_key, NULL, '缺失 / missing' FROM dwd_record r
+        rows = lake.con.execute("""SELECT r.row_no, r.record_key, NULL, '缺失 / missing', NULL, NULL FROM dwd_record r
             WHERE r.source = ? AND r.record_id NOT IN (SELECT record_id FROM dwd_statement WHERE column_name = ?)
             ORDER BY r.row_no LIMIT ?""", [source, column, EXAMPLES_PER_FIELD]).fetchall()
     else:
-        rows = lake.con.execute("""SELECT r.row_no, r.record_key, s.original, s.flag
+        rows = lake.con.execute("""
+            SELECT r.row_no, r.record_key, s.original, s.flag, NULL, NULL
             FROM dwd_statement s JOIN dwd_record r USING (record_id)
             WHERE r.source = ? AND s.column_name = ? AND s.property = ? AND s.dimension = ?
-            ORDER BY r.row_no LIMIT ?""", [source, column, prop, dimension, EXAMPLES_PER_FIELD]).fetchall()
+            UNION ALL
+            SELECT r.row_no, r.record_key, c.value, NULL, c.expected_system, c.expected
+            FROM _cross_conflict c JOIN dwd_record r USING (record_id)
+            WHERE ? = 'consistency' AND c.source = ? AND c.column_name = ? AND c.property = ?
+            ORDER BY 1 LIMIT ?""", [source, column, prop, dimension, dimension, source, column, prop,
+                                    EXAMPLES_PER_FIELD]).fetchall()
     try:
         sensitive = load_ontology().prop(prop).sensitive
     except OntologyError:
         sensitive = True
-    return [{"row": row_no, "record_key": key,
-             "value": None if value is None else (mask(prop, value) if sensitive else value), "problem": flag}
-            for row_no, key, value, flag in rows]
+    def shown(value):
+        return None if value is None else (mask(prop, value) if sensitive else value)
+
+    return [{"row": row_no, "record_key": key, "value": shown(value),
+             "problem": flag or f"与权威来源 {system} 不一致 / differs from the authoritative source {system}: "
+                                f"{shown(expected)}"}
+            for row_no, key, value, flag, system, expected in rows]
 
 
 def assess(lake: Lakehouse, run_id: str | None = None, thresholds: Thresholds | None = None) -> dict:

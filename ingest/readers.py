@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 import sys
 import zipfile
 from collections.abc import Iterator
@@ -77,8 +78,12 @@ def resolve_encoding(path: Path, declared: str) -> str:
     return "utf-8-sig" if enc == "utf-8" else enc  # a BOM is never part of the first header
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _undecodable(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    """Bytes the codec could not read survive as lone surrogates (errors="surrogateescape")."""
+    return _SURROGATE.search(text) is not None
 
 
 # ---- delimited text ---------------------------------------------------------------------------
@@ -130,6 +135,8 @@ def _check_header(header: list[str]) -> None:
 
 def _checked_row(row_no: int, values: dict[str, str | None], raw: str, encoding: str,
                  max_cell_chars: int) -> RawRow:
+    if len(raw) <= max_cell_chars and not _undecodable(raw):
+        return RawRow(row_no, values, raw)  # the common case: one check over the whole row
     for column, text in values.items():
         if text is None:
             continue

@@ -98,6 +98,7 @@ def _syllables(text: str) -> str:
     return "".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore", v_to_u=False))
 
 
+@lru_cache(maxsize=262_144)  # names repeat across systems; pinyin conversion dominates ingest time
 def pinyin_key(name: str | None) -> str | None:
     """Toneless `surname|given` in pinyin, for homophone matching (张伟 and 章玮 both `zhang|wei`).
 
@@ -125,7 +126,16 @@ def _roman_syllables(token: str) -> str:
     return re.sub(r"^(l|n)yu", r"\1v", t)  # passports write 吕 as LYU
 
 
+@lru_cache(maxsize=65_536)
+def _romanised_keys(name: str) -> tuple[str, ...]:
+    return tuple(_parse_romanised(name))
+
+
 def romanised_keys(name: str | None) -> list[str]:
+    return list(_romanised_keys(name)) if name else []
+
+
+def _parse_romanised(name: str | None) -> list[str]:
     """Candidate `surname|given` keys of a romanised Chinese name, most likely first.
 
     "ZHANG, Wei" and "ZHANG Wei" name the surname (comma, or capitals); "Wei Zhang" and

@@ -72,6 +72,9 @@ def test_quality_report_with_lights_per_department(tmp_path):
     assert fields[("性别", "sex")]["failed"]["consistency"] == 1
     # 王陆 against HR's 王六: HR is the authority for names (一数一源), so the card record is blamed
     assert fields[("姓名", "name")]["failed"]["consistency"] == 1
+    assert fields[("姓名", "name")]["examples"] == [{
+        "row": 6, "record_key": "9004", "value": "王陆",
+        "problem": "与权威来源 HR 不一致 / differs from the authoritative source HR: 王六"}]
     assert fields[("身份证号", "id_number")]["failed"]["accuracy"] == 1  # wrong check character
     assert fields[("身份证号", "id_number")]["dimensions"]["completeness"] == 0.75
     assert fields[("电话", "phone")]["failed"]["validity"] == 1

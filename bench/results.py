@@ -1,0 +1,43 @@
+"""Shared by the benchmarks: describe the machine and write one section of bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADER = "# Benchmark results\n\nEach section is rewritten by the benchmark named in it; the command reproduces it.\n"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        cpu = re.search(r"model name\s*:\s*(.+)", text).group(1)
+    except (OSError, AttributeError):
+        pass
+    try:
+        mem_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        mem = f"{mem_kb / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, AttributeError):
+        mem = "RAM unknown"
+    return f"{cpu}, {os.cpu_count()} cores, {mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def write_section(title: str, command: str, body: str) -> None:
+    """Replaces the section `## title` (or appends it)."""
+    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else HEADER
+    section = (f"## {title}\n\n- Date: {dt.date.today().isoformat()}\n- Machine: {machine()}\n"
+               f"- Command: `{command}`\n\n{body.strip()}\n")
+    pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
+    RESULTS.write_text(text, encoding="utf-8")
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
