@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install when the dependency list changes; the stamp names what was installed.
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test test-all install clean
+.PHONY: demo test test-all bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Benchmarks write bench/RESULTS.md; they take minutes, not part of the tests.
+bench: $(STAMP)
+	$(BIN)/python bench/ingest_bench.py
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache
