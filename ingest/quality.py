@@ -213,7 +213,7 @@ def assess(lake: Lakehouse, run_id: str | None = None, thresholds: Thresholds | 
     worst = sorted(((t, f) for t in tables for f in t["fields"] if f["score"] is not None and f["score"] < 1),
                    key=lambda tf: tf[1]["score"])
     return {
-        "run_id": run_id, "run_started_at": started.isoformat(), "generated_at": dt.datetime.now().isoformat(
+        "run_id": run_id, "run_started_at": started.isoformat(timespec="seconds"), "generated_at": dt.datetime.now().isoformat(
             timespec="seconds"),
         "thresholds": asdict(th), "dimensions": DIMENSIONS, "lights": LIGHTS,
         "totals": {k: sum(t[k] for t in tables) for k in ("read", "loaded", "quarantined")},
