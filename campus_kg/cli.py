@@ -71,7 +71,7 @@ def catalogue_cmd(workspace: WorkspaceOpt,
 @app.command("resolve")
 def resolve_cmd(workspace: WorkspaceOpt) -> None:
     """Resolve source records into master entities."""
-    pipeline.run_resolve(Workspace.at(workspace), console)
+    pipeline.run_resolve(Workspace.at(workspace), console, _settings(workspace))
 
 
 @app.command("build-graph")
@@ -90,7 +90,7 @@ def run_cmd(mapping: MappingOpt, workspace: WorkspaceOpt, backend: BackendOpt = 
     if not ingested.changed and ws.current_graph_pointer.exists() and not force:
         console.print("nothing changed since the last run: the served graph is current (use --force to rebuild)")
         return
-    pipeline.run_resolve(ws, console)
+    pipeline.run_resolve(ws, console, _settings(workspace))
     pipeline.run_build(_settings(workspace), ws, console, backend)
 
 
@@ -128,7 +128,7 @@ def demo(persons: Annotated[int, typer.Option("--persons", min=10)] = 5000,
     with console.status(f"generating a synthetic university of {persons} persons…"):
         generated = gen(sources, persons=persons, seed=42)
     ingested = pipeline.run_ingest(generated.mapping_path, ws, console)
-    resolved = pipeline.run_resolve(ws, console)
+    resolved = pipeline.run_resolve(ws, console, _settings(workspace))
     built = pipeline.run_build(_settings(workspace), ws, console)
     with Lakehouse(ws.lakehouse, read_only=True) as lake:
         score = pairwise(lake, generated.truth_path, "Person")

@@ -16,6 +16,8 @@ from graph_api.build import BuildResult, build_graph
 from ingest.lakehouse import Lakehouse
 from ingest.load import IngestResult, ingest
 from ingest.mapping import load_mapping
+from campus_kg.state import StateStore
+from resolution.person_linkage import Decision, LinkageOptions
 from resolution.run import ResolveResult, resolve
 
 
@@ -89,9 +91,21 @@ def run_catalogue(workspace: Workspace, out: Path) -> int:
     return datasets
 
 
-def run_resolve(workspace: Workspace, console: Console) -> ResolveResult:
-    with console.status("resolving on strong identifiers…"), Lakehouse(workspace.lakehouse) as lake:
-        result = resolve(lake)
+def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
+    """Steward decisions from the state database, the model's place and the thresholds."""
+    state = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
+    decisions = [Decision(d["record_a"], d["record_b"], d["judgement"], d["steward"], d["id"])
+                 for d in state.decisions("Person")]
+    return LinkageOptions(model_path=workspace.person_model, match_threshold=settings.match_threshold,
+                          review_threshold=settings.review_threshold, decisions=decisions)
+
+
+def run_resolve(workspace: Workspace, console: Console, settings: Settings | None = None) -> ResolveResult:
+    settings = settings or Settings(workspace=workspace.root)
+    options = linkage_options(settings, workspace)
+    with console.status("resolving: identifiers, steward decisions, probabilistic linkage…"), \
+            Lakehouse(workspace.lakehouse) as lake:
+        result = resolve(lake, options)
     table = Table(title="resolution: master entities")
     table.add_column("entity type 实体类型")
     table.add_column("records 记录", justify="right")
@@ -99,8 +113,12 @@ def run_resolve(workspace: Workspace, console: Console) -> ResolveResult:
     for et, n in result.masters.items():
         table.add_row(et, str(result.records[et]), str(n))
     console.print(table)
+    console.print(f"{len(options.decisions)} steward decisions applied; {result.probabilistic_links} probabilistic "
+                  f"links at p ≥ {settings.match_threshold}; {result.review_items} pairs for review "
+                  f"(p ≥ {settings.review_threshold}); model saved to {workspace.person_model}")
     if result.refused_merges:
-        console.print(f"[yellow]{result.refused_merges} merges refused: they would join two different valid ID numbers")
+        console.print(f"[yellow]{result.refused_merges} merges refused: they would join two different valid ID "
+                      "numbers or a steward's 'not the same'")
     return result
 
 

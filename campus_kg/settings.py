@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     token_secret: SecretStr = SecretStr("campus-kg-dev")
     query_timeout_ms: int = Field(default=10_000, ge=100)
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    match_threshold: float = Field(default=0.99, gt=0, lt=1)
+    review_threshold: float = Field(default=0.5, gt=0, lt=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)
     quality_yellow: float = Field(default=0.90, ge=0, le=1)
     quality_timeliness_days: int = Field(default=400, ge=1)
@@ -40,6 +42,12 @@ class Settings(BaseSettings):
     def ordered_thresholds(self) -> Settings:
         if self.quality_yellow > self.quality_green:
             raise ValueError("CAMPUS_KG_QUALITY_YELLOW must not be above CAMPUS_KG_QUALITY_GREEN")
+        return self
+
+    @model_validator(mode="after")
+    def ordered_match_thresholds(self) -> Settings:
+        if self.review_threshold > self.match_threshold:
+            raise ValueError("CAMPUS_KG_REVIEW_THRESHOLD must not be above CAMPUS_KG_MATCH_THRESHOLD")
         return self
 
     def quality_thresholds(self):

@@ -1,4 +1,4 @@
-"""Human-authored state: API tokens and the access log (steward decisions and corrections join them).
+"""Human-authored state: API tokens, the access log and steward decisions (corrections join them).
 
 Any SQLAlchemy URL works; SQLite in the workspace is the default. The access log is append-only:
 no code path updates or deletes it, and on SQLite triggers refuse both.
@@ -45,12 +45,27 @@ access_log = Table(
     Column("client", String(100)),
 )
 
-_APPEND_ONLY_SQLITE = (
-    "CREATE TRIGGER IF NOT EXISTS access_log_no_update BEFORE UPDATE ON access_log "
-    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS access_log_no_delete BEFORE DELETE ON access_log "
-    "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END",
+JUDGEMENTS = ("same", "not_same", "unsure")
+
+# A steward's judgement on two source records (nomenklatura's positive / negative / unsure). Never
+# updated or deleted: a changed mind is a newer row, and the newest judgement on a pair counts.
+steward_decision = Table(
+    "steward_decision", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("entity_type", String(40), nullable=False),
+    Column("record_a", String(300), nullable=False, index=True),  # the smaller record ID of the pair
+    Column("record_b", String(300), nullable=False, index=True),
+    Column("judgement", String(10), nullable=False),
+    Column("steward", String(200), nullable=False),
+    Column("reason", Text),
+    Column("review_item", String(32)),  # the review item it answered, if any
 )
+
+_APPEND_ONLY_SQLITE = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+    f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
+    for table in ("access_log", "steward_decision") for verb in ("UPDATE", "DELETE"))
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,31 @@ class StateStore:
             conn.execute(insert(access_log).values(
                 at=_now(), actor=principal.name, token_id=principal.token_id, role=principal.role,
                 person_id=person_id, endpoint=endpoint, fields=json.dumps(fields, ensure_ascii=False), client=client))
+
+    # ---- steward decisions ---------------------------------------------------------------------
+    def add_decision(self, entity_type: str, record_1: str, record_2: str, judgement: str, steward: str,
+                     reason: str | None = None, review_item: str | None = None) -> int:
+        if judgement not in JUDGEMENTS:
+            raise ValueError(f"judgement must be one of {', '.join(JUDGEMENTS)}")
+        if record_1 == record_2:
+            raise ValueError("a decision needs two different records")
+        a, b = sorted((record_1, record_2))
+        with self.engine.begin() as conn:
+            res = conn.execute(insert(steward_decision).values(
+                at=_now(), entity_type=entity_type, record_a=a, record_b=b, judgement=judgement,
+                steward=steward, reason=reason, review_item=review_item))
+        return int(res.inserted_primary_key[0])
+
+    def decisions(self, entity_type: str | None = None) -> list[dict]:
+        """The newest judgement on each pair (all of them stay in the log)."""
+        q = select(steward_decision).order_by(steward_decision.c.id)
+        if entity_type:
+            q = q.where(steward_decision.c.entity_type == entity_type)
+        latest: dict[tuple[str, str, str], dict] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q).mappings():
+                latest[(row["entity_type"], row["record_a"], row["record_b"])] = dict(row)
+        return list(latest.values())
 
     def access_entries(self, person_id: str | None = None, actor: str | None = None,
                        since: dt.datetime | None = None) -> list[dict]:

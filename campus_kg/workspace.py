@@ -24,6 +24,11 @@ class Workspace:
         return self.root / "lakehouse.duckdb"
 
     @property
+    def person_model(self) -> Path:
+        """The trained Person linkage model (Splink JSON): match weights anyone can inspect."""
+        return self.root / "model" / "person.json"
+
+    @property
     def graph_dir(self) -> Path:
         return self.root / "graph"
 

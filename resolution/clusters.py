@@ -1,5 +1,7 @@
 """Union-find with cannot-link constraints: a merge that would put two conflicting values of a
-constrained property (two different valid ID numbers) in one cluster is refused and reported."""
+constrained property (two different valid ID numbers) in one cluster, or two records a steward
+said are not the same, is refused and reported. Links are added strongest first, so a cluster
+that would join conflicting records is cut at its weakest links."""
 
 from __future__ import annotations
 
@@ -12,6 +14,18 @@ class ConstrainedUnionFind:
         self.size: dict[Hashable, int] = {}
         self.exclusive: dict[Hashable, str] = {}  # root -> the one constrained value it holds
         self.refused: list[tuple[Hashable, Hashable, str]] = []
+        self.partners: dict[Hashable, set[Hashable]] = {}  # root -> records its members must not join
+
+    def forbid(self, a: Hashable, b: Hashable) -> None:
+        """Cannot-link: a and b must never end in one cluster (a steward's "not the same")."""
+        self.add(a)
+        self.add(b)
+        self.partners.setdefault(self.find(a), set()).add(b)
+        self.partners.setdefault(self.find(b), set()).add(a)
+
+    def _forbidden(self, ra: Hashable, rb: Hashable) -> bool:
+        return (any(self.find(p) == rb for p in self.partners.get(ra, ()))
+                or any(self.find(p) == ra for p in self.partners.get(rb, ())))
 
     def add(self, item: Hashable, exclusive_value: str | None = None) -> None:
         if item not in self.parent:
@@ -29,12 +43,14 @@ class ConstrainedUnionFind:
             self.parent[item], item = root, self.parent[item]
         return root
 
-    def union(self, a: Hashable, b: Hashable, reason: str) -> bool:
+    def union(self, a: Hashable, b: Hashable, reason: str, *, override_exclusive: bool = False) -> bool:
+        """Joins the clusters of a and b unless a constraint forbids it. `override_exclusive`: a
+        steward's "the same" may join two different ID numbers; nothing overrides a "not the same"."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
         va, vb = self.exclusive.get(ra), self.exclusive.get(rb)
-        if va and vb and va != vb:
+        if (va and vb and va != vb and not override_exclusive) or self._forbidden(ra, rb):
             self.refused.append((a, b, reason))
             return False
         if self.size[ra] < self.size[rb]:
@@ -43,6 +59,8 @@ class ConstrainedUnionFind:
         self.size[ra] += self.size[rb]
         if va or vb:
             self.exclusive[ra] = va or vb  # type: ignore[assignment]
+        if rb in self.partners:
+            self.partners.setdefault(ra, set()).update(self.partners.pop(rb))
         return True
 
     def groups(self) -> dict[Hashable, list[Hashable]]:

@@ -14,7 +14,7 @@ import duckdb
 from resolution.clusters import ConstrainedUnionFind
 
 # Strongest first: the rule recorded on a record's link is the first identifier that linked it.
-STRONG_IDENTIFIERS = ("id_number", "staff_no", "student_no")
+STRONG_IDENTIFIERS = ("id_number", "staff_no", "student_no", "email")  # e-mail: the institution's own
 # Master classes whose records with the same natural key describe the same entity.
 NATURAL_KEYS = {"Asset": "asset_no"}
 
@@ -26,13 +26,19 @@ class Clustering:
     refused: list[tuple[str, str, str]]
 
 
-def person_clusters(con: duckdb.DuckDBPyConnection) -> Clustering:
+def identifier_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     cols = ", ".join(STRONG_IDENTIFIERS)
-    rows = con.execute(f"SELECT record_id, {cols} FROM dwd_person_record ORDER BY record_id").fetchall()
-    uf = ConstrainedUnionFind()
+    return con.execute(f"SELECT record_id, {cols} FROM dwd_person_record ORDER BY record_id").fetchall()
+
+
+def add_records(uf: ConstrainedUnionFind, rows: list[tuple]) -> None:
+    """Every Person record, with its valid ID number as the value no cluster may hold two of."""
     for rid, id_number, *_ in rows:
         uf.add(rid, id_number)
-    rule: dict[str, str] = {}
+
+
+def link_identifiers(uf: ConstrainedUnionFind, rows: list[tuple], rule: dict[str, str]) -> None:
+    """Joins records sharing a strong identifier, strongest identifier first."""
     for position, kind in enumerate(STRONG_IDENTIFIERS, start=1):
         first: dict[str, str] = {}
         for row in rows:
@@ -45,6 +51,9 @@ def person_clusters(con: duckdb.DuckDBPyConnection) -> Clustering:
                     rule.setdefault(first[value], f"exact:{kind}")
             else:
                 first[value] = rid
+
+
+def finish(uf: ConstrainedUnionFind, rule: dict[str, str]) -> Clustering:
     clusters = [sorted(members) for members in uf.groups().values()]
     for cluster in clusters:
         if len(cluster) == 1:

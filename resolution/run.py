@@ -9,8 +9,9 @@ import pyarrow as pa
 from ingest.lakehouse import Lakehouse, dwd_table, fetch_one
 from ontology.model import load_ontology
 from resolution import master_ids, survivorship
-from resolution.exact import Clustering, keyed_clusters, person_clusters
+from resolution.exact import Clustering, keyed_clusters
 from resolution.organisations import org_members
+from resolution.person_linkage import LinkageOptions, link_persons
 
 
 @dataclass
@@ -19,15 +20,27 @@ class ResolveResult:
     masters: dict[str, int] = field(default_factory=dict)
     records: dict[str, int] = field(default_factory=dict)
     refused_merges: int = 0
+    probabilistic_links: int = 0
+    review_items: int = 0
 
 
-def resolve(lake: Lakehouse) -> ResolveResult:
+def ensure_review_table(con) -> None:
+    con.execute("""CREATE TABLE IF NOT EXISTS res_review (
+        item_id VARCHAR PRIMARY KEY, entity_type VARCHAR, record_a VARCHAR, record_b VARCHAR,
+        match_probability DOUBLE, match_weight DOUBLE, reason VARCHAR, evidence JSON, run_id VARCHAR)""")
+
+
+def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveResult:
+    """Resolves every master class. Person linkage uses the steward decisions in `options` (they
+    are applied on every run) and leaves its uncertain pairs in `res_review`."""
+    options = options or LinkageOptions()
     con = lake.con
     run_id = lake.latest_run()
     if run_id is None:
         raise RuntimeError("nothing to resolve: run `campus-kg ingest` first")
     master_ids.ensure_tables(con)
     survivorship.ensure_tables(con)
+    ensure_review_table(con)
     result = ResolveResult(run_id)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -37,8 +50,14 @@ def resolve(lake: Lakehouse) -> ResolveResult:
             n = fetch_one(con, f"SELECT count(*) FROM {dwd_table(cls.name)}")[0]
             if n == 0:
                 continue
-            clustering = (person_clusters(con) if cls.name == "Person"
-                          else keyed_clusters(con, cls.name, dwd_table(cls.name)))
+            if cls.name == "Person":
+                linkage = link_persons(con, options)
+                clustering = linkage.clustering
+                _store_review(con, linkage.review, run_id)
+                result.probabilistic_links = linkage.probabilistic_links
+                result.review_items = len(linkage.review)
+            else:
+                clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))
             _link(con, cls.name, clustering, run_id, result)
         orgs = org_members(con)
         _link(con, "Organisation", Clustering(orgs, {m[0]: "exact:name" for m in orgs}, []), run_id, result)
@@ -52,6 +71,16 @@ def resolve(lake: Lakehouse) -> ResolveResult:
         con.execute("ROLLBACK")
         raise
     return result
+
+
+def _store_review(con, items: list[dict], run_id: str) -> None:
+    con.execute("DELETE FROM res_review WHERE entity_type = 'Person'")
+    if items:
+        table = pa.Table.from_pylist([{**i, "run_id": run_id} for i in items])
+        con.register("_review", table)
+        con.execute("INSERT OR REPLACE INTO res_review SELECT item_id, entity_type, record_a, record_b, "
+                    "match_probability, match_weight, reason, evidence, run_id FROM _review")
+        con.unregister("_review")
 
 
 def _link(con, entity_type: str, clustering: Clustering, run_id: str, result: ResolveResult) -> None:
