@@ -74,6 +74,36 @@ def resolve_cmd(workspace: WorkspaceOpt) -> None:
     pipeline.run_resolve(Workspace.at(workspace), console, _settings(workspace))
 
 
+@app.command("evaluate")
+def evaluate_cmd(workspace: WorkspaceOpt,
+                 truth: Annotated[Path, typer.Option("--truth", exists=True, dir_okay=False,
+                                                     help="CSV: source,record_key,entity_type,entity_id.")],
+                 mentions: Annotated[Path | None, typer.Option(
+                     "--mentions", exists=True, dir_okay=False,
+                     help="CSV: source,record_key,position,mention,entity_id (EXTERNAL for outsiders).")] = None,
+                 ) -> None:
+    """Pairwise and B-cubed precision / recall / F1 per entity type against a truth file."""
+    pipeline.run_evaluate(Workspace.at(workspace), truth, mentions, console)
+
+
+@app.command("model")
+def model_cmd(workspace: WorkspaceOpt) -> None:
+    """The trained Person linkage model: every comparison level with its m, u and match weight."""
+    from resolution.person_model import match_weights
+
+    path = Workspace.at(workspace).person_model
+    if not path.exists():
+        console.print(f"[red]no model at {path}: run `campus-kg resolve` first")
+        raise typer.Exit(1)
+    table = Table(title=f"Person linkage model 人员匹配模型 ({path})")
+    for col in ("comparison 比较", "level 级别", "m", "u", "match weight 权重"):
+        table.add_column(col, justify="right" if col in ("m", "u", "match weight 权重") else "left")
+    for w in match_weights(path):
+        table.add_row(w["comparison"], w["level"] or "", *(f"{w[k]:.4g}" if w[k] is not None else "—"
+                                                           for k in ("m", "u", "match_weight")))
+    console.print(table)
+
+
 @app.command("build-graph")
 def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None) -> None:
     """Build the graph from the lakehouse and switch the served graph to it."""

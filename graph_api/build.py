@@ -73,6 +73,22 @@ def _org_lookup(lake: Lakehouse) -> None:
     lake.con.unregister("_org_names")
 
 
+def _mention_frames(lake: Lakehouse, rel_type: str, direction: str, own_type: str, result: BuildResult):
+    """Relationships to persons named in the record (authors...), as resolution linked them."""
+    own, other = ("l.master_id", "m.master_id")
+    start, end = (own, other) if direction == "out" else (other, own)
+    start_label, end_label = (own_type, "Person") if direction == "out" else ("Person", own_type)
+    table = _arrow(lake, f"""SELECT DISTINCT {start} AS "from", {end} AS "to"
+        FROM res_mention m JOIN dwd_record d USING (record_id)
+        JOIN res_link l ON l.member_id = m.record_id AND l.entity_type = d.entity_type
+        WHERE m.rel_type = ? AND m.master_id IS NOT NULL AND d.entity_type = ?""", [rel_type, own_type])
+    for rule, n in lake.con.execute("""SELECT m.rule, count(*) FROM res_mention m JOIN dwd_record d USING (record_id)
+            WHERE m.rel_type = ? AND d.entity_type = ? AND m.master_id IS NULL GROUP BY 1""",
+                                    [rel_type, own_type]).fetchall():
+        result.unresolved[f"{rel_type} by name ({rule})"] = n
+    yield rel_type, start_label, end_label, table
+
+
 def relation_frames(lake: Lakehouse, result: BuildResult):
     """(type, from label, to label, table) for every relationship the sources imply."""
     specs = lake.con.execute("""SELECT DISTINCT r.rel_type, r.direction, r.target_type, r.match_on, d.entity_type
@@ -82,7 +98,10 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
             _org_lookup(lake)
         elif target_type == "Person" and match_on in ("staff_no", "student_no", "id_number"):
             _person_lookup(lake, match_on)
-        else:  # e.g. authors by printed name: linked by name resolution, not here
+        elif target_type == "Person" and match_on in ("name", "author_name"):
+            yield from _mention_frames(lake, rel_type, direction, own_type, result)
+            continue
+        else:
             n = lake.con.execute("SELECT count(*) FROM dwd_relation WHERE rel_type = ? AND match_on = ?",
                                  [rel_type, match_on]).fetchall()[0][0]
             result.unresolved[f"{rel_type} by {match_on}"] = n

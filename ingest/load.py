@@ -281,7 +281,7 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                 continue
             if rel.strip_prefix and part.startswith(rel.strip_prefix):
                 part = part[len(rel.strip_prefix):]
-            if rel.match_on == "org_name":
+            if rel.target == "Organisation":
                 part = std.standardise_org_name(part, sc.ctx.org_aliases, sc.ctx.university) or part
             relations.append({"record_id": record_id, "rel_type": rel.type, "direction": rel.direction,
                               "target_type": rel.target, "match_on": rel.match_on, "target_value": part,

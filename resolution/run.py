@@ -11,6 +11,7 @@ from ontology.model import load_ontology
 from resolution import master_ids, survivorship
 from resolution.exact import Clustering, keyed_clusters
 from resolution.organisations import org_members
+from resolution.mentions import link_mentions
 from resolution.person_linkage import LinkageOptions, link_persons
 
 
@@ -22,6 +23,7 @@ class ResolveResult:
     refused_merges: int = 0
     probabilistic_links: int = 0
     review_items: int = 0
+    mentions: dict[str, int] = field(default_factory=dict)
 
 
 def ensure_review_table(con) -> None:
@@ -65,6 +67,8 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
         con.execute("""INSERT INTO res_attribute
             SELECT master_id, 'Organisation', 'name', substr(member_id, 5), NULL, NULL, 1, 'exact:name'
             FROM res_link WHERE entity_type = 'Organisation'""")
+        linked = link_mentions(con)
+        result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
         survivorship.survive(con)
         con.execute("COMMIT")
     except Exception:

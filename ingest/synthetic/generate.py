@@ -262,7 +262,9 @@ def _research(pop: Population, mess: Mess, truth: _Truth, rng: random.Random) ->
                        "经费（万元）": {"property": "funding"},
                        "立项日期": {"property": "project_start", "date_formats": ["%Y/%m/%d"]}},
                       relationships=[{"type": "LEADS", "column": "负责人工号", "target": "Person",
-                                      "match_on": "staff_no", "direction": "in"}])
+                                      "match_on": "staff_no", "direction": "in"},
+                                     {"type": "LEADS", "column": "负责人", "target": "Person",
+                                      "match_on": "name", "direction": "in"}])
     topics = ("图神经网络", "数据治理", "喀斯特地貌", "壮族民歌", "漓江水质", "教师教育", "稀土催化", "东盟经贸",
               "古籍数字化", "乡村振兴", "量子点", "桂林山水诗", "中学数学教学", "知识图谱", "边疆治理")
     advisees: dict[str, list[TruePerson]] = {}
@@ -343,7 +345,9 @@ def _assets(pop: Population, mess: Mess, truth: _Truth, rng: random.Random) -> E
                 "购置日期": {"property": "purchase_date", "date_formats": ["%Y/%m/%d"]},
                 "原值": {"property": "original_value"}},
                relationships=[{"type": "CUSTODIAN_OF", "column": "使用人工号", "target": "Person",
-                               "match_on": "staff_no", "direction": "in"}],
+                               "match_on": "staff_no", "direction": "in"},
+                              {"type": "CUSTODIAN_OF", "column": "使用人", "target": "Person",
+                               "match_on": "name", "direction": "in"}],
                authority={"asset_no": 1, "name": 1, "asset_class": 1, "original_value": 1})
     kinds = (("台式计算机", "A02010104"), ("便携式计算机", "A02010105"), ("激光打印机", "A02021001"),
              ("投影仪", "A02022001"), ("办公桌", "A05010201"), ("书柜", "A05010301"), ("高效液相色谱仪", "A02100101"))
