@@ -28,7 +28,10 @@ test-all: $(STAMP)
 
 # Benchmarks write bench/RESULTS.md; they take minutes, not part of the tests.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/ingest_bench.py
+	$(BIN)/python bench/febrl4_bench.py
+	$(BIN)/python bench/linkage_baseline_bench.py
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache

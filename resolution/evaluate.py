@@ -31,7 +31,8 @@ class PairwiseScore:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def pairwise(lake: Lakehouse, truth_csv: Path, entity_type: str = "Person") -> PairwiseScore:
+def pairwise(lake: Lakehouse, truth_csv: Path, entity_type: str = "Person", links: str = "res_link") -> PairwiseScore:
+    """`links`: the table of (member_id, entity_type, master_id) to score (a baseline's, say)."""
     pairs = "sum(n * (n - 1) / 2)"
     row = fetch_one(lake.con, f"""
         WITH truth AS (SELECT * FROM read_csv(?, header = true, all_varchar = true)),
@@ -39,7 +40,7 @@ def pairwise(lake: Lakehouse, truth_csv: Path, entity_type: str = "Person") -> P
             SELECT t.entity_id AS truth, l.master_id AS pred
             FROM truth t
             JOIN dwd_record d ON d.source = t.source AND d.record_key = t.record_key
-            JOIN res_link l ON l.member_id = d.record_id AND l.entity_type = d.entity_type
+            JOIN {links} l ON l.member_id = d.record_id AND l.entity_type = d.entity_type
             WHERE t.entity_type = ?)
         SELECT (SELECT count(*) FROM j),
                (SELECT {pairs} FROM (SELECT count(*) AS n FROM j GROUP BY truth)),
@@ -68,14 +69,14 @@ _JOINED = """
         SELECT t.entity_id AS truth, l.master_id AS pred, d.record_id
         FROM truth t
         JOIN dwd_record d ON d.source = t.source AND d.record_key = t.record_key
-        JOIN res_link l ON l.member_id = d.record_id AND l.entity_type = d.entity_type
+        JOIN {links} l ON l.member_id = d.record_id AND l.entity_type = d.entity_type
         WHERE t.entity_type = ?)"""
 
 
-def bcubed(lake: Lakehouse, truth_csv: Path, entity_type: str = "Person") -> BCubed:
+def bcubed(lake: Lakehouse, truth_csv: Path, entity_type: str = "Person", links: str = "res_link") -> BCubed:
     """B-cubed precision and recall: per record, the share of its predicted entity that truly
     belongs with it, and the share of its true entity that was predicted with it; averaged."""
-    row = fetch_one(lake.con, _JOINED + """,
+    row = fetch_one(lake.con, _JOINED.format(links=links) + """,
         cells AS (SELECT truth, pred, count(*) AS n FROM j GROUP BY ALL),
         sizes AS (SELECT c.n, t.size AS t_size, p.size AS p_size FROM cells c
                   JOIN (SELECT truth, count(*) AS size FROM j GROUP BY 1) t USING (truth)
@@ -105,7 +106,8 @@ def hard_pairs(lake: Lakehouse, truth_csv: Path) -> list[Breakdown]:
     """Recall on true pairs whose names are written differently (as read, before standardisation),
     and precision on pairs of different people with the same standardised name (kept apart)."""
     con = lake.con
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _eval AS {_JOINED} SELECT * FROM j", [str(truth_csv), "Person"])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _eval AS {_JOINED.format(links='res_link')} SELECT * FROM j",
+                [str(truth_csv), "Person"])
     con.execute("""CREATE OR REPLACE TEMP TABLE _eval_names AS
         SELECT e.*, p.name, s.original FROM _eval e JOIN dwd_person_record p USING (record_id)
         LEFT JOIN (SELECT record_id, min(original) AS original FROM dwd_statement WHERE property = 'name'
