@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/febrl4_bench.py
 	$(BIN)/python bench/linkage_baseline_bench.py
+	$(BIN)/python bench/resolution_bench.py
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache

@@ -155,6 +155,10 @@ def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Ca
     for rel_type, start, end, table in relation_frames(lake, result):
         result.rels[rel_type] = result.rels.get(rel_type, 0) + store.load_rels(rel_type, start, end, table)
         step(rel_type)
+    if lake.has_table("res_org_parent"):
+        result.rels["SUB_ORGANISATION_OF"] = store.load_rels("SUB_ORGANISATION_OF", "Organisation", "Organisation",
+                                                             _arrow(lake, """SELECT child_id AS "from",
+                                                                 parent_id AS "to" FROM res_org_parent"""))
 
 
 def build_graph(settings: Settings, workspace: Workspace, backend: str | None = None,

@@ -65,10 +65,26 @@ class Lakehouse:
         self.close()
 
     def _ensure_tables(self) -> None:
-        c = self.con
+        """Creates the tables, and adds columns a newer version declares to an older workspace's
+        tables (new columns go at the end of a declaration, so positional inserts stay right)."""
+        scratch = duckdb.connect()
+        real = self.con
+
+        class _Both:
+            @staticmethod
+            def execute(sql: str) -> None:
+                real.execute(sql)
+                scratch.execute(sql)
+                table = sql.split("EXISTS", 1)[1].split("(", 1)[0].strip()
+                have = {r[0] for r in real.execute(f"DESCRIBE {table}").fetchall()}
+                for name, kind, *_ in scratch.execute(f"DESCRIBE {table}").fetchall():
+                    if name not in have:
+                        real.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {kind}")
+
+        c = _Both
         c.execute("""CREATE TABLE IF NOT EXISTS ingest_run (
             run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
-            mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR)""")
+            mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR, university VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS source_stats (
             run_id VARCHAR, source VARCHAR, system VARCHAR, table_name VARCHAR, department VARCHAR,
             entity_type VARCHAR, file VARCHAR, read BIGINT, loaded BIGINT, quarantined BIGINT,
@@ -102,13 +118,14 @@ class Lakehouse:
             if "name" in cls.properties:  # pinyin / romanised match keys, `surname|given;...`
                 cols += ", name_keys VARCHAR"
             c.execute(f"CREATE TABLE IF NOT EXISTS {dwd_table(cls.name)} (record_id VARCHAR PRIMARY KEY, {cols})")
+        scratch.close()
 
     # ---- runs ----------------------------------------------------------------------------------
-    def begin_run(self, mapping_path: str, mapping_sha256: str) -> str:
+    def begin_run(self, mapping_path: str, mapping_sha256: str, university: str | None = None) -> str:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         run_id = f"run-{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:4]}"  # sorts by time
-        self.con.execute("INSERT INTO ingest_run VALUES (?, ?, NULL, ?, ?, 'running')",
-                         [run_id, now, mapping_path, mapping_sha256])
+        self.con.execute("INSERT INTO ingest_run VALUES (?, ?, NULL, ?, ?, 'running', ?)",
+                         [run_id, now, mapping_path, mapping_sha256, university])
         return run_id
 
     def finish_run(self, run_id: str, status: str = "completed") -> None:

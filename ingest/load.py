@@ -395,7 +395,7 @@ def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
            thresholds: quality.Thresholds | None = None) -> IngestResult:
     """Loads every source, then measures quality for the run (kept for the trend)."""
     ont = load_ontology()
-    run_id = lake.begin_run(mapping_path, mapping.sha256)
+    run_id = lake.begin_run(mapping_path, mapping.sha256, mapping.university)
     results = []
     for source in mapping.sources:
         lake.register_source(source)

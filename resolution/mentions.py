@@ -8,7 +8,10 @@ pinyin key covers homophones and traditional forms, and a romanised author (`Zha
 - 3 for the same name in characters, 2 for the same pinyin key only;
 - 2 when the record's organisation (第一作者单位, 负责人单位, 使用单位) is one of the candidate's;
 - 1 when the candidate holds a staff number (authors, leaders and custodians are staff far more
-  often than not; students still win on name and organisation).
+  often than not; students still win on name and organisation);
+- 2, in a second pass that uses the graph around the record, when the candidate advises or is
+  advised by a person already linked from the same record (a PhD student co-authoring with the
+  supervisor is the common case the organisation alone cannot settle among namesakes).
 
 The best candidate is linked when it is the only one or leads the next by at least 2 (namesakes
 in one college stay unresolved: a steward decides). A mention with no candidate is external (a
@@ -62,30 +65,64 @@ def link_mentions(con: duckdb.DuckDBPyConnection) -> MentionResult:
               SELECT 1 FROM dwd_relation i WHERE i.record_id = r.record_id AND i.rel_type = r.rel_type
                 AND i.match_on NOT IN {NAME_MATCHES})
         ORDER BY 1, 2, 3""").fetchall()
-    result = MentionResult()
+    advising = _advising(con)
     rows = []
     for record_id, rel_type, position, text, keys, org in mentions:
         candidates = set().union(*(by_key.get(k, set()) for k in (keys or "").split(";") if k))
         written = names.get(standardise_name(text) or "", set())
         scored = sorted(((_score(profiles[m], m in written, org), m) for m in candidates), reverse=True)
-        master, rule, score = None, "external", None
-        if scored:
-            best, second = scored[0][0], (scored[1][0] if len(scored) > 1 else None)
-            if second is None or best - second >= MARGIN:
-                master, rule, score = scored[0][1], "mention:name", best
-                result.linked += 1
-            else:
-                rule = "ambiguous"
-                result.ambiguous += 1
+        rows.append({"record_id": record_id, "rel_type": rel_type, "position": position, "mention": text,
+                     "scored": scored, **_decide(scored, "mention:name")})
+    # second pass: the people already linked from the same record vouch for their advisors and students
+    linked_in: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row["master_id"]:
+            linked_in[row["record_id"]].add(row["master_id"])
+    for row in rows:
+        if row["rule"] != "ambiguous":
+            continue
+        near = set().union(*(advising.get(m, set()) for m in linked_in[row["record_id"]]))
+        rescored = sorted(((s + (MARGIN if m in near else 0), m) for s, m in row["scored"]), reverse=True)
+        row.update(_decide(rescored, "mention:name+advising"))
+    result = MentionResult()
+    for row in rows:
+        row["candidates"] = len(row.pop("scored"))
+        if row["master_id"]:
+            result.linked += 1
+        elif row["rule"] == "ambiguous":
+            result.ambiguous += 1
         else:
             result.external += 1
-        rows.append({"record_id": record_id, "rel_type": rel_type, "position": position, "mention": text,
-                     "master_id": master, "rule": rule, "candidates": len(scored), "score": score})
     if rows:
         con.register("_mentions", pa.Table.from_pylist(rows))
         con.execute("INSERT INTO res_mention SELECT * FROM _mentions")
         con.unregister("_mentions")
     return result
+
+
+def _decide(scored: list[tuple[int, str]], rule: str) -> dict:
+    """Link the best candidate when it is alone or leads by MARGIN; no candidate: external."""
+    if not scored:
+        return {"master_id": None, "rule": "external", "score": None}
+    best, second = scored[0][0], (scored[1][0] if len(scored) > 1 else None)
+    if second is None or best - second >= MARGIN:
+        return {"master_id": scored[0][1], "rule": rule, "score": best}
+    return {"master_id": None, "rule": "ambiguous", "score": best}
+
+
+def _advising(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Master person -> the masters they advise or are advised by (ADVISES by staff number)."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for student, advisor in con.execute("""
+            SELECT DISTINCT ls.master_id, lt.master_id
+            FROM dwd_relation r
+            JOIN res_link ls ON ls.member_id = r.record_id AND ls.entity_type = 'Person'
+            JOIN dwd_person_record p ON p.staff_no = r.target_value
+            JOIN res_link lt ON lt.member_id = p.record_id AND lt.entity_type = 'Person'
+            WHERE r.rel_type = 'ADVISES' AND r.match_on = 'staff_no'""").fetchall():
+        out[student].add(advisor)
+        out[advisor].add(student)
+    return out
 
 
 def _score(profile: dict, same_characters: bool, org: str | None) -> int:

@@ -80,27 +80,27 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         if options.model_path is not None:
             options.model_path.parent.mkdir(parents=True, exist_ok=True)
             model.save(options.model_path)
-        pairs = model.predict(options.review_threshold).to_pylist()
+        linked = 0
+        review: list[dict] = []
+        uncertain: list[dict] = []
+        for p in model.predict(options.review_threshold):  # strongest first
+            a, b = p["unique_id_l"], p["unique_id_r"]
+            if p["match_probability"] < options.match_threshold:
+                uncertain.append(p)
+                continue
+            if uf.find(a) == uf.find(b):
+                continue
+            if uf.union(a, b, "probabilistic"):
+                linked += 1
+                for r in (a, b):
+                    rule.setdefault(r, f"probabilistic:{p['match_probability']:.4f}")
+            elif tuple(sorted((a, b))) not in decided:
+                review.append(_item(p, "conflict: would join two different ID numbers or a steward's 'not the same'"))
     finally:
         model.close()
-    pairs.sort(key=lambda p: (-p["match_probability"], p["unique_id_l"], p["unique_id_r"]))
-
-    linked = 0
-    review: list[dict] = []
-    for p in pairs:
+    for p in uncertain:  # once every link is in: only pairs that still end apart need a steward
         a, b = p["unique_id_l"], p["unique_id_r"]
-        if p["match_probability"] < options.match_threshold or uf.find(a) == uf.find(b):
-            continue
-        if uf.union(a, b, "probabilistic"):
-            linked += 1
-            for r in (a, b):
-                rule.setdefault(r, f"probabilistic:{p['match_probability']:.4f}")
-        elif tuple(sorted((a, b))) not in decided:
-            review.append(_item(p, "conflict: would join two different ID numbers or a steward's 'not the same'"))
-    for p in pairs:
-        a, b = p["unique_id_l"], p["unique_id_r"]
-        if (p["match_probability"] < options.match_threshold and uf.find(a) != uf.find(b)
-                and tuple(sorted((a, b))) not in decided):
+        if uf.find(a) != uf.find(b) and tuple(sorted((a, b))) not in decided:
             review.append(_item(p, "uncertain: between the review and the match threshold"))
     return PersonLinkage(finish(uf, rule), review, linked)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,15 +110,19 @@ class PersonModel:
     linker: object
     con: duckdb.DuckDBPyConnection
 
-    def predict(self, threshold: float):
-        """Scored pairs above `threshold` as an Arrow table with per-comparison match weights."""
+    def predict(self, threshold: float, batch_rows: int = 100_000) -> Iterator[dict]:
+        """Scored pairs at or above `threshold`, strongest first, with the match weight of every
+        comparison; streamed in batches so that millions of pairs never sit in Python at once."""
         frame = self.linker.inference.predict(threshold_match_probability=threshold)
         names = [r[0] for r in self.con.execute(f"DESCRIBE {frame.physical_name}").fetchall()]
         # mw_x: the match weight of comparison x, plus its term-frequency adjustment where there is one
         weights = [f"{n}{' + mw_tf_adj_' + n[3:] if 'mw_tf_adj_' + n[3:] in names else ''} AS {n}"
                    for n in names if n.startswith("mw_") and not n.startswith("mw_tf_adj_")]
         cols = ", ".join(["unique_id_l", "unique_id_r", "match_weight", "match_probability", *weights])
-        return self.con.sql(f"SELECT {cols} FROM {frame.physical_name}").to_arrow_table()
+        reader = self.con.sql(f"""SELECT {cols} FROM {frame.physical_name}
+            ORDER BY match_probability DESC, unique_id_l, unique_id_r""").to_arrow_reader(batch_rows)
+        for batch in reader:
+            yield from batch.to_pylist()
 
     def save(self, path: Path) -> None:
         self.linker.misc.save_model_to_json(str(path), overwrite=True)
@@ -126,13 +131,14 @@ class PersonModel:
         self.con.close()
 
 
-def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, seed: int = 42) -> PersonModel:
+def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, seed: int = 42,
+          memory_limit: str = "2GB") -> PersonModel:
     """Trains on the Person records (PERSON_INPUT_SQL's columns). `labels`: steward judgements
     (record, record, same?) used to estimate m where there are enough of them."""
     from splink import DuckDBAPI, Linker, block_on
 
-    con = duckdb.connect()
-    con.execute("SET preserve_insertion_order = false")
+    # Splink's working tables live in their own database, bounded in memory and spilling to disk.
+    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
     db_api = DuckDBAPI(connection=con)
     df = db_api.register(records, dataset_display_name="person_records")
     linker = Linker(df, _settings(), log_level=logging.ERROR)

@@ -10,7 +10,7 @@ from ingest.lakehouse import Lakehouse, dwd_table, fetch_one
 from ontology.model import load_ontology
 from resolution import master_ids, survivorship
 from resolution.exact import Clustering, keyed_clusters
-from resolution.organisations import org_members
+from resolution.organisations import org_members, org_parents
 from resolution.mentions import link_mentions
 from resolution.person_linkage import LinkageOptions, link_persons
 
@@ -63,6 +63,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
             _link(con, cls.name, clustering, run_id, result)
         orgs = org_members(con)
         _link(con, "Organisation", Clustering(orgs, {m[0]: "exact:name" for m in orgs}, []), run_id, result)
+        _store_org_parents(con, org_parents(con))
         con.execute("DELETE FROM res_attribute WHERE entity_type = 'Organisation'")
         con.execute("""INSERT INTO res_attribute
             SELECT master_id, 'Organisation', 'name', substr(member_id, 5), NULL, NULL, 1, 'exact:name'
@@ -75,6 +76,19 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
         con.execute("ROLLBACK")
         raise
     return result
+
+
+def _store_org_parents(con, pairs: list[tuple[str, str]]) -> None:
+    """SUB_ORGANISATION_OF between master organisations (university -> college -> department)."""
+    con.execute("CREATE TABLE IF NOT EXISTS res_org_parent (child_id VARCHAR, parent_id VARCHAR)")
+    con.execute("DELETE FROM res_org_parent")
+    if pairs:
+        con.register("_parents", pa.table({"child": [c for c, _ in pairs], "parent": [p for _, p in pairs]}))
+        con.execute("""INSERT INTO res_org_parent SELECT DISTINCT c.master_id, p.master_id FROM _parents x
+            JOIN res_link c ON c.member_id = x.child AND c.entity_type = 'Organisation'
+            JOIN res_link p ON p.member_id = x.parent AND p.entity_type = 'Organisation'
+            WHERE c.master_id <> p.master_id""")
+        con.unregister("_parents")
 
 
 def _store_review(con, items: list[dict], run_id: str) -> None:

@@ -127,3 +127,15 @@ def _declared(mapping: str, path) -> str:
     """The encoding line that follows the file's path in the generated mapping."""
     at = mapping.find(path.name)
     return mapping[at:at + 200]
+
+
+def test_organisations_resolve_aliases_into_a_hierarchy(demo):
+    with Lakehouse(demo.workspace.lakehouse, read_only=True) as lake:
+        names = dict(lake.con.execute("""SELECT substr(member_id, 5), master_id FROM res_link
+            WHERE entity_type = 'Organisation'""").fetchall())
+        parents = dict(lake.con.execute("SELECT child_id, parent_id FROM res_org_parent").fetchall())
+    # former names and nicknames are one organisation with the canonical name
+    assert "计算机科学与工程学院" in names and "计算机学院" not in names and "化学化工学院" not in names
+    university = names["漓江师范大学"]
+    assert parents[names["计算机科学与工程学院"]] == university and parents[names["人事处"]] == university
+    assert university not in parents
