@@ -22,7 +22,9 @@ co-author from another institution). A relationship the same record also states 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -38,6 +40,7 @@ class MentionResult:
     linked: int = 0
     ambiguous: int = 0
     external: int = 0
+    review: list[dict] = field(default_factory=list)  # ambiguous mentions with their candidates
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -86,11 +89,13 @@ def link_mentions(con: duckdb.DuckDBPyConnection) -> MentionResult:
         row.update(_decide(rescored, "mention:name+advising"))
     result = MentionResult()
     for row in rows:
-        row["candidates"] = len(row.pop("scored"))
+        scored = row.pop("scored")
+        row["candidates"] = len(scored)
         if row["master_id"]:
             result.linked += 1
         elif row["rule"] == "ambiguous":
             result.ambiguous += 1
+            result.review.append(_review_item(row, scored))
         else:
             result.external += 1
     if rows:
@@ -98,6 +103,17 @@ def link_mentions(con: duckdb.DuckDBPyConnection) -> MentionResult:
         con.execute("INSERT INTO res_mention SELECT * FROM _mentions")
         con.unregister("_mentions")
     return result
+
+
+def _review_item(row: dict, scored: list[tuple[int, str]]) -> dict:
+    """A review item for a steward: which of the closest candidates the mention names."""
+    mention = f"mention:{row['rel_type']}:{row['position']}:{row['mention']}"
+    item = hashlib.sha256(f"Person\x1f{row['record_id']}\x1f{mention}".encode()).hexdigest()[:16]
+    top = scored[0][0]
+    evidence = {"candidates": [{"master_id": m, "score": s} for s, m in scored if s >= top - MARGIN][:10]}
+    return {"item_id": item, "entity_type": "Person", "record_a": row["record_id"], "record_b": mention,
+            "match_probability": None, "match_weight": None,
+            "reason": "ambiguous mention: several people of this name fit", "evidence": json.dumps(evidence)}
 
 
 def _decide(scored: list[tuple[int, str]], rule: str) -> dict:

@@ -70,6 +70,8 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
             FROM res_link WHERE entity_type = 'Organisation'""")
         linked = link_mentions(con)
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
+        _store_review(con, linked.review, run_id, replace=False)
+        result.review_items += len(linked.review)
         survivorship.survive(con)
         con.execute("COMMIT")
     except Exception:
@@ -91,8 +93,9 @@ def _store_org_parents(con, pairs: list[tuple[str, str]]) -> None:
         con.unregister("_parents")
 
 
-def _store_review(con, items: list[dict], run_id: str) -> None:
-    con.execute("DELETE FROM res_review WHERE entity_type = 'Person'")
+def _store_review(con, items: list[dict], run_id: str, replace: bool = True) -> None:
+    if replace:
+        con.execute("DELETE FROM res_review WHERE entity_type = 'Person'")
     if items:
         table = pa.Table.from_pylist([{**i, "run_id": run_id} for i in items])
         con.register("_review", table)
