@@ -96,6 +96,9 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
     for rel_type, direction, target_type, match_on, own_type in specs:
         if target_type == "Organisation" and match_on == "name":
             _org_lookup(lake)
+        elif target_type == "Discipline":
+            lake.con.execute("""CREATE OR REPLACE TEMP TABLE _lookup AS SELECT substr(member_id, 12) AS value,
+                master_id FROM res_link WHERE entity_type = 'Discipline'""")
         elif target_type == "Person" and match_on in ("staff_no", "student_no", "id_number"):
             _person_lookup(lake, match_on)
         elif target_type == "Person" and match_on in ("name", "author_name"):

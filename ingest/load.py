@@ -220,6 +220,7 @@ class _SourceContext:
         self.shape_rules = {p.name: [r for r in shapes if r.property == p.name] for _, _, p in self.rules}
         self.required = [r for r in shapes if r.required]
         self.name_column = _column_of(self.source, "name")
+        self.code_props = {p.name for p in self.ont.properties.values() if p.code_list is not None}
 
 
 def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
@@ -283,6 +284,8 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                 part = part[len(rel.strip_prefix):]
             if rel.target == "Organisation":
                 part = std.standardise_org_name(part, sc.ctx.org_aliases, sc.ctx.university) or part
+            elif rel.match_on in sc.code_props:  # a code or its label -> the code list's notation
+                part = _code(sc.ont, sc.ont.prop(rel.match_on), part)[0] or part
             relations.append({"record_id": record_id, "rel_type": rel.type, "direction": rel.direction,
                               "target_type": rel.target, "match_on": rel.match_on, "target_value": part,
                               "target_keys": ";".join(std.name_keys(part)) if "name" in rel.match_on else None,

@@ -9,10 +9,15 @@ import pyarrow as pa
 from ingest.lakehouse import Lakehouse, dwd_table, fetch_one
 from ontology.model import load_ontology
 from resolution import master_ids, survivorship
+from resolution import disciplines
 from resolution.exact import Clustering, keyed_clusters
 from resolution.organisations import org_members, org_parents
 from resolution.mentions import link_mentions
 from resolution.person_linkage import LinkageOptions, link_persons
+
+
+# Entities resolved from names and code lists rather than from their own source records.
+VOCABULARY_ENTITIES = ("Organisation", "Discipline")
 
 
 @dataclass
@@ -47,7 +52,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
     con.execute("BEGIN TRANSACTION")
     try:
         for cls in load_ontology().master_classes():
-            if cls.name == "Organisation":
+            if cls.name in VOCABULARY_ENTITIES:
                 continue
             n = fetch_one(con, f"SELECT count(*) FROM {dwd_table(cls.name)}")[0]
             if n == 0:
@@ -68,6 +73,17 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
         con.execute("""INSERT INTO res_attribute
             SELECT master_id, 'Organisation', 'name', substr(member_id, 5), NULL, NULL, 1, 'exact:name'
             FROM res_link WHERE entity_type = 'Organisation'""")
+        codes = disciplines.discipline_codes(con)
+        members = [[disciplines.member(c)] for c, _ in codes]
+        _link(con, "Discipline", Clustering(members, {m[0]: "code list" for m in members}, []), run_id, result)
+        con.execute("DELETE FROM res_attribute WHERE entity_type = 'Discipline'")
+        con.register("_disciplines", pa.table({"member": [disciplines.member(c) for c, _ in codes],
+                                               "code": [c for c, _ in codes], "label": [n for _, n in codes]}))
+        con.execute("""INSERT INTO res_attribute
+            SELECT l.master_id, 'Discipline', p.property, p.value, NULL, NULL, 1, 'code list'
+            FROM _disciplines d JOIN res_link l ON l.member_id = d.member AND l.entity_type = 'Discipline',
+            LATERAL (VALUES ('name', d.label), ('discipline_code', d.code)) p(property, value)""")
+        con.unregister("_disciplines")
         linked = link_mentions(con)
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
         _store_review(con, linked.review, run_id, replace=False)

@@ -18,7 +18,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def survive(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("DELETE FROM res_attribute WHERE entity_type <> 'Organisation'")
+    # Organisations and disciplines get their attributes from names and the code list, not here.
+    con.execute("DELETE FROM res_attribute WHERE entity_type NOT IN ('Organisation', 'Discipline')")
     con.execute("DELETE FROM res_conflict")
     con.execute(f"""
         INSERT INTO res_attribute

@@ -139,3 +139,12 @@ def test_organisations_resolve_aliases_into_a_hierarchy(demo):
     university = names["漓江师范大学"]
     assert parents[names["计算机科学与工程学院"]] == university and parents[names["人事处"]] == university
     assert university not in parents
+
+
+def test_disciplines_come_from_the_skos_catalogue(demo):
+    with Lakehouse(demo.workspace.lakehouse, read_only=True) as lake:
+        names = dict(lake.con.execute("""SELECT a.value, b.value FROM res_attribute a JOIN res_attribute b
+            ON a.master_id = b.master_id AND a.property = 'discipline_code' AND b.property = 'name'
+            WHERE a.entity_type = 'Discipline'""").fetchall())
+    assert names["0812"] == "计算机科学与技术" and names["0305"] == "马克思主义理论"
+    assert demo.build.rels["IN_DISCIPLINE"] > 0

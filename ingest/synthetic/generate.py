@@ -208,7 +208,9 @@ def _graduate(pop: Population, mess: Mess, truth: _Truth) -> Export:
                 "培养层次": {"property": "degree_level"}, "学院": {"property": "org_name"}},
                relationships=[{"type": "ADVISES", "column": "导师工号", "target": "Person", "match_on": "staff_no",
                                "direction": "in"},
-                              {"type": "MEMBER_OF", "column": "学院", "target": "Organisation", "match_on": "name"}],
+                              {"type": "MEMBER_OF", "column": "学院", "target": "Organisation", "match_on": "name"},
+                              {"type": "IN_DISCIPLINE", "column": "学科代码", "target": "Discipline",
+                               "match_on": "discipline_code"}],
                # 一数一源: a graduate who joined the staff has HR as the source of their name and ID.
                authority={"name": 2, "id_number": 2, "sex": 2,
                           **{p: 1 for p in ("student_no", "discipline_code", "degree_level")}})
