@@ -25,6 +25,7 @@ from ingest.validation import record_rules
 from ontology.model import Ontology, PropertyDef, load_ontology
 
 CHUNK_ROWS = 10_000
+AUTHOR_LIST = "authors"  # a relationship's `split: authors`: the author-list parser, not a regex
 FORMULA_STARTS = frozenset("=@+-\t\r")
 
 # Quality dimension a flag counts against (docs/quality.md); "info" flags count against none.
@@ -276,7 +277,9 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
         cell = std.clean_text(values.get(rel.column))
         if cell is None:
             continue
-        for position, part in enumerate(re.split(rel.split, cell) if rel.split else [cell], start=1):
+        parts = (std.split_author_list(cell) if rel.split == AUTHOR_LIST else
+                 re.split(rel.split, cell) if rel.split else [cell])
+        for position, part in enumerate(parts, start=1):
             part = std.clean_text(part)
             if part is None:
                 continue

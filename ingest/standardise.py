@@ -179,6 +179,34 @@ def name_keys(name: str | None) -> list[str]:
     return [key] if key else romanised_keys(name)
 
 
+_STRONG_SEPARATORS = re.compile(r"[;；、|\n]+")
+_COMMAS = re.compile(r"\s*[,，]\s*")
+_AND = re.compile(r"\s+(?:and|&)\s+", re.I)  # not 和 / 与: 王和平 is one name
+
+
+def split_author_list(cell: str | None) -> list[str]:
+    """Names in an author list, in order. Semicolons, 、 and line breaks always separate; a comma
+    separates Chinese names (张伟,李娜) and romanised ones (Zhang Wei, Li Na) but not the surname
+    from the given name (ZHANG, Wei; Zhang, W.)."""
+    if not cell:
+        return []
+    out: list[str] = []
+    for chunk in _STRONG_SEPARATORS.split(cell):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        parts = [p for p in _COMMAS.split(chunk) if p]
+        if _HAN.search(chunk) or len(parts) == 1:
+            names = parts
+        elif len(parts) == 2 and len(parts[0].split()) == 1 and len(parts[1].split()) <= 2:
+            names = [chunk]  # SURNAME, Given
+        else:
+            names = parts
+        for name in names:
+            out += [n.strip() for n in _AND.split(name) if n.strip()]
+    return out
+
+
 _FORMULA = re.compile(r"^[=@\t\r]|^[+\-]\s*[A-Za-z_(]")
 
 

@@ -69,3 +69,14 @@ def test_formula_injection_is_recognised():
     assert looks_like_formula("=cmd|' /C calc'!A0")
     assert looks_like_formula("@SUM(A1)") and looks_like_formula("+HYPERLINK(\"x\")")
     assert not looks_like_formula("+8613800138000") and not looks_like_formula("-12.5")
+
+
+def test_author_lists_split_on_the_right_commas():
+    from ingest.standardise import split_author_list
+
+    assert split_author_list("张伟、李娜;王芳") == ["张伟", "李娜", "王芳"]
+    assert split_author_list("张伟,李娜，王和平") == ["张伟", "李娜", "王和平"]
+    assert split_author_list("Zhang Wei, Li Na") == ["Zhang Wei", "Li Na"]
+    assert split_author_list("ZHANG, Wei; LI, Na") == ["ZHANG, Wei", "LI, Na"]
+    assert split_author_list("Wei Zhang, Na Li and Fang Wang") == ["Wei Zhang", "Na Li", "Fang Wang"]
+    assert split_author_list("") == []

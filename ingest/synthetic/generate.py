@@ -256,7 +256,7 @@ def _research(pop: Population, mess: Mess, truth: _Truth, rng: random.Random) ->
                   {"成果名称": {"property": "title"}, "第一作者单位": {"property": "org_name"},
                    "发表年份": {"property": "publication_year"}},
                   relationships=[{"type": "AUTHOR_OF", "column": "作者", "target": "Person",
-                                  "match_on": "author_name", "direction": "in", "split": "[;；、]"}])
+                                  "match_on": "author_name", "direction": "in", "split": "authors"}])
     projects = Export("research_projects", "ky/科研_项目.csv", "KY", "科研管理系统", "科学技术处", "科研项目",
                       "Project", ["项目编号"], ["项目编号", "项目名称", "负责人", "负责人工号", "负责人单位",
                                                 "经费（万元）", "立项日期"],
