@@ -53,6 +53,24 @@ def master_nodes_sql(entity_type: str) -> str:
         GROUP BY m.master_id ORDER BY m.master_id"""
 
 
+# Every statement ever made, with its times, its authority and whether survivorship chose it now.
+STATEMENT_NODES_SQL = """
+SELECT DISTINCT ON (h.statement_id)
+       h.statement_id AS id, h.property AS stated_property, h.value, h.original AS written_value,
+       f.started_at AS first_seen, l.started_at AS last_seen, x.started_at AS retired_at,
+       (a.master_id IS NOT NULL) AS chosen, a.rule, COALESCE(sa.rank, 9)::BIGINT AS authority
+FROM dwd_statement_history h
+JOIN ingest_run f ON f.run_id = h.first_seen_run
+JOIN ingest_run l ON l.run_id = h.last_seen_run
+LEFT JOIN ingest_run x ON x.run_id = h.retired_run
+LEFT JOIN res_link k ON k.member_id = h.record_id
+LEFT JOIN res_attribute a ON a.master_id = k.master_id AND a.property = h.property AND a.value = h.value
+     AND a.source_record_id = h.record_id AND h.retired_run IS NULL
+LEFT JOIN source_authority sa ON sa.source = h.source AND sa.property = h.property
+ORDER BY h.statement_id, chosen DESC
+"""
+
+
 def _person_lookup(lake: Lakehouse, match_on: str) -> None:
     """A temp table value -> master for Person targets matched on an identifier (unique only)."""
     lake.con.execute(f"""CREATE OR REPLACE TEMP TABLE _lookup AS
@@ -155,6 +173,17 @@ def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Ca
             FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
             WHERE l.entity_type = ?""", [entity_type]))
     step("RESOLVED_TO")
+    result.nodes["Statement"] = store.load_nodes("Statement", _arrow(lake, STATEMENT_NODES_SQL))
+    result.rels["STATED_IN"] = store.load_rels("STATED_IN", "Statement", "SourceRecord", _arrow(lake, """
+        SELECT h.statement_id AS "from", h.record_id AS "to" FROM dwd_statement_history h
+        WHERE h.record_id IN (SELECT record_id FROM dwd_record)"""))
+    result.rels["DESCRIBES"] = 0
+    for entity_type in masters:
+        if entity_type in ont.rel("DESCRIBES").targets:
+            result.rels["DESCRIBES"] += store.load_rels("DESCRIBES", "Statement", entity_type, _arrow(lake, """
+                SELECT h.statement_id AS "from", l.master_id AS "to" FROM dwd_statement_history h
+                JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = ?""", [entity_type]))
+    step("Statement")
     for rel_type, start, end, table in relation_frames(lake, result):
         result.rels[rel_type] = result.rels.get(rel_type, 0) + store.load_rels(rel_type, start, end, table)
         step(rel_type)

@@ -28,6 +28,11 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return rows[0] if rows else None
 
 
+# A statement's identity: the record that states it, the property, the standard and the original value.
+STATEMENT_ID = ("md5(concat_ws(chr(31), s.record_id, s.property, COALESCE(s.value, ''), "
+                "COALESCE(s.original, '')))")
+
+
 def quote(identifier: str) -> str:
     """A column name from a source header, safe inside SQL."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -102,6 +107,12 @@ class Lakehouse:
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement (
             record_id VARCHAR, property VARCHAR, column_name VARCHAR, value VARCHAR, original VARCHAR,
             flag VARCHAR, dimension VARCHAR)""")
+        # Every value ever stated, content-hashed (followthemoney's statements): when it was first
+        # and last seen, and the run that found it gone. The basis of lineage and as-of queries.
+        c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement_history (
+            statement_id VARCHAR PRIMARY KEY, source VARCHAR, record_id VARCHAR, property VARCHAR,
+            column_name VARCHAR, value VARCHAR, original VARCHAR, first_seen_run VARCHAR,
+            last_seen_run VARCHAR, retired_run VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_relation (
             record_id VARCHAR, rel_type VARCHAR, direction VARCHAR, target_type VARCHAR,
             match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER)""")
@@ -207,6 +218,23 @@ class Lakehouse:
                 AND (_record_key, _row_hash) IN (SELECT (record_key, row_hash) FROM _prev)""", [run_id])
         counts = dict(c.execute("SELECT change, count(*) FROM _diff GROUP BY change").fetchall())
         return {k: counts.get(k, 0) for k in ("new", "changed", "deleted", "unchanged")}
+
+    def record_statement_history(self, run_id: str, source_name: str) -> None:
+        """Extends the statement history with this run's load of one source."""
+        c = self.con
+        c.execute(f"""CREATE OR REPLACE TEMP TABLE _now AS
+            SELECT {STATEMENT_ID} AS statement_id, s.record_id, s.property, s.column_name, s.value, s.original
+            FROM dwd_statement s JOIN dwd_record r USING (record_id) WHERE r.source = ?""", [source_name])
+        c.execute("""UPDATE dwd_statement_history SET last_seen_run = ?, retired_run = NULL
+            WHERE statement_id IN (SELECT statement_id FROM _now)""", [run_id])
+        c.execute("""INSERT INTO dwd_statement_history
+            SELECT DISTINCT ON (statement_id) statement_id, ?, record_id, property, column_name, value, original,
+                   ?, ?, NULL
+            FROM _now WHERE statement_id NOT IN (SELECT statement_id FROM dwd_statement_history)""",
+                  [source_name, run_id, run_id])
+        c.execute("""UPDATE dwd_statement_history SET retired_run = ?
+            WHERE source = ? AND retired_run IS NULL AND statement_id NOT IN (SELECT statement_id FROM _now)""",
+                  [run_id, source_name])
 
     def has_table(self, name: str) -> bool:
         return fetch_one(self.con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0] > 0

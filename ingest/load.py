@@ -388,6 +388,7 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     if quarantine:
         lake.append("quarantine", pa.Table.from_pylist(quarantine))
     changes = lake.record_changes(run_id, source.name)
+    lake.record_statement_history(run_id, source.name)
     stats.new, stats.changed, stats.deleted, stats.unchanged = (
         changes["new"], changes["changed"], changes["deleted"], changes["unchanged"])
     con.execute("COMMIT")

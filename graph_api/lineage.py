@@ -1,0 +1,51 @@
+"""Where a value came from, and what it was on a past date (the functions the API calls).
+
+The answer for one attribute of one master entity lists every statement ever made about it
+(queries/attribute_lineage.cypher): value as standardised and as written, the source record,
+system and load, first and last seen, whether survivorship chose it and by which rule. The value
+*as of* a date is chosen again from the statements that held then, by the same rule the
+survivorship uses today: the most authoritative source (一数一源), then the most recently seen,
+then the value most sources agree on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from queries import load_query
+
+
+def attribute_lineage(graph, entity_id: str, prop: str, as_of: dt.datetime | None = None) -> dict[str, Any]:
+    statements = graph.query(load_query("attribute_lineage"), {"entity_id": entity_id, "property": prop})
+    chosen = next((s for s in statements if s["chosen"]), None)
+    answer: dict[str, Any] = {
+        "entity_id": entity_id, "property": prop, "statements": statements,
+        "value": chosen["value"] if chosen else None, "rule": chosen["rule"] if chosen else None,
+    }
+    if as_of is not None:
+        held = [s for s in statements if held_at(s, as_of)]
+        answer["as_of"] = as_of.isoformat()
+        answer["value_as_of"] = choose(held)
+    return answer
+
+
+def held_at(statement: dict, when: dt.datetime) -> bool:
+    """Loaded by then, and not yet found gone."""
+    first, retired = statement["first_seen"], statement["retired_at"]
+    return first is not None and first <= when and (retired is None or retired > when)
+
+
+def choose(statements: list[dict]) -> str | None:
+    """Authority first (rank 1 wins), then recency, then agreement."""
+    if not statements:
+        return None
+    support = Counter(s["value"] for s in statements if s["value"] is not None)
+    candidates = [s for s in statements if s["value"] is not None]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda s: (s["authority"] if s["authority"] is not None else 99,
+                                          -(s["last_seen"].timestamp() if s["last_seen"] else 0),
+                                          -support[s["value"]], s["value"]))
+    return best["value"]
