@@ -22,7 +22,6 @@ from ingest.lakehouse import DUCK_TYPES, Lakehouse
 from ingest.standardise import standardise_org_name
 from ontology.model import load_ontology
 
-KEEP_BUILDS = 2  # the served build and the one before it (a server may still hold it open)
 
 
 @dataclass
@@ -210,15 +209,19 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             with open_store(settings, backend="neo4j") as store:
                 store.clear()  # type: ignore[attr-defined]
                 load_graph(store, lake, result, step)
+    previous = workspace.read_current_graph() or {}
     workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, "run_id": run_id,
-                             "built_at": now.isoformat(), "nodes": result.nodes, "rels": result.rels})
+                             "built_at": now.isoformat(), "nodes": result.nodes, "rels": result.rels,
+                             "previous_path": previous.get("path")})
     if backend == "ladybug":
-        _prune_old_builds(workspace)
+        _prune_old_builds(workspace, keep={result.path, previous.get("path")})
     return result
 
 
-def _prune_old_builds(workspace: Workspace) -> None:
-    builds = sorted((workspace.graph_dir / "ladybug").glob("build-*.lbdb"))
-    for old in builds[:-KEEP_BUILDS]:
-        for f in (old, old.with_suffix(".lbdb.wal")):
-            f.unlink(missing_ok=True)
+def _prune_old_builds(workspace: Workspace, keep: set[str | None]) -> None:
+    """Deletes every build file but the one just published and the one before it (a server may
+    still be answering from it). Builds that were killed half-way are never published: they go."""
+    for build in (workspace.graph_dir / "ladybug").glob("build-*.lbdb"):
+        if str(build) not in keep:
+            for f in (build, build.with_suffix(".lbdb.wal")):
+                f.unlink(missing_ok=True)

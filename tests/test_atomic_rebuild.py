@@ -1,0 +1,79 @@
+"""A build killed with SIGKILL half-way never reaches the server; the next build succeeds."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import uvicorn
+from rich.console import Console
+
+from campus_kg import pipeline
+from campus_kg.workspace import Workspace
+from graph_api.app import create_app
+
+
+def _serve(app):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path):
+    shutil.copytree(demo.workspace.root, tmp_path / "ws")
+    ws = Workspace.at(tmp_path / "ws")
+    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    app = create_app(settings)
+    server, url = _serve(app)
+    try:
+        _, token = app.state.state_store.add_user("auditor", "auditor")
+        headers = {"Authorization": f"Bearer {token}"}
+        person = _a_person(ws)
+        before = ws.read_current_graph()["build_id"]
+        assert httpx.get(f"{url}/persons/{person}", headers=headers).status_code == 200
+
+        existing = set((ws.graph_dir / "ladybug").glob("build-*.lbdb"))
+        proc = subprocess.Popen([sys.executable, "-c", "from campus_kg.cli import app; app()", "build-graph",
+                                 "--workspace", str(ws.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing:
+            assert proc.poll() is None, "the build finished before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(0.2)  # into the load
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+
+        # the pointer never moved; the server answers from the previous, complete graph
+        assert ws.read_current_graph()["build_id"] == before
+        r = httpx.get(f"{url}/persons/{person}", headers=headers)
+        assert r.status_code == 200 and httpx.get(f"{url}/health").json()["graph_build"] == before
+        partial = set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing
+
+        # the next build succeeds, is served, and clears the half-written file away
+        built = pipeline.run_build(settings, ws, Console(quiet=True))
+        assert httpx.get(f"{url}/health").json()["graph_build"] == built.build_id != before
+        assert httpx.get(f"{url}/persons/{person}", headers=headers).status_code == 200
+        assert not any(p.exists() for p in partial)
+    finally:
+        server.should_exit = True
+
+
+def _a_person(ws: Workspace) -> str:
+    from ingest.lakehouse import Lakehouse
+
+    with Lakehouse(ws.lakehouse, read_only=True) as lake:
+        return lake.con.execute("SELECT min(master_id) FROM res_link WHERE entity_type = 'Person'").fetchall()[0][0]
