@@ -132,6 +132,21 @@ def export_links_cmd(workspace: WorkspaceOpt,
     console.print(f"{n} rows written to {out}")
 
 
+@export_app.command("rdf")
+def export_rdf_cmd(workspace: WorkspaceOpt,
+                   out: Annotated[Path, typer.Option("--out", help="File to write.")],
+                   fmt: Annotated[str, typer.Option("--format", help="turtle or json-ld.")] = "turtle",
+                   include_sensitive: Annotated[bool, typer.Option(
+                       "--include-sensitive", help="Also export sensitive properties (ID numbers, bank accounts).")]
+                   = False) -> None:
+    """Master entities with PROV-O provenance (source records, ingest runs, source systems) as RDF."""
+    if fmt not in ("turtle", "json-ld"):
+        console.print("[red]--format must be turtle or json-ld")
+        raise typer.Exit(2)
+    n = pipeline.export_rdf(Workspace.at(workspace), out, fmt, include_sensitive)
+    console.print(f"{n} triples written to {out}")
+
+
 @app.command()
 def serve(workspace: WorkspaceOpt,
           host: Annotated[str, typer.Option("--host")] = "127.0.0.1",

@@ -82,6 +82,15 @@ def run_quality(settings: Settings, workspace: Workspace, console: Console, html
     return report
 
 
+def export_rdf(workspace: Workspace, out: Path, fmt: str, include_sensitive: bool = False) -> int:
+    from graph_api.rdf_export import export_graph
+
+    with Lakehouse(workspace.lakehouse, read_only=True) as lake:
+        graph = export_graph(lake, include_sensitive)
+    graph.serialize(destination=out, format=fmt)
+    return len(graph)
+
+
 def run_catalogue(workspace: Workspace, out: Path) -> int:
     from ingest.catalogue import catalogue_graph
 
