@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/febrl4_bench.py
 	$(BIN)/python bench/linkage_baseline_bench.py
 	$(BIN)/python bench/resolution_bench.py
+	$(BIN)/python bench/graph_build_bench.py
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache
