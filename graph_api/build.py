@@ -168,7 +168,10 @@ def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Ca
         if entity_type not in ont.rel("RESOLVED_TO").targets:
             continue
         result.rels["RESOLVED_TO"] += store.load_rels("RESOLVED_TO", "SourceRecord", entity_type, _arrow(lake, """
-            SELECT l.member_id AS "from", l.master_id AS "to", l.rule
+            SELECT l.member_id AS "from", l.master_id AS "to", l.rule,
+                   CASE WHEN l.rule LIKE 'probabilistic:%' THEN TRY_CAST(split_part(l.rule, ':', 2) AS DOUBLE)
+                        WHEN l.rule LIKE 'exact:%' OR l.rule LIKE 'steward:%' THEN 1.0 END AS probability,
+                   CASE WHEN l.rule LIKE 'steward:%' THEN split_part(l.rule, ':', 2) END AS decision
             FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
             WHERE l.entity_type = ?""", [entity_type]))
     step("RESOLVED_TO")
