@@ -44,8 +44,8 @@ def export_graph(lake: Lakehouse, include_sensitive: bool = False) -> Graph:
             "SELECT DISTINCT master_id, entity_type FROM res_link ORDER BY 1").fetchall():
         g.add((master_iri(master_id), RDF.type, ont.cls(entity_type).iri))
         g.add((master_iri(master_id), CKG.id, Literal(master_id)))
-    for master_id, entity_type, prop_name, value in lake.con.execute("""
-            SELECT master_id, entity_type, property, value FROM res_attribute ORDER BY 1, 3""").fetchall():
+    for master_id, prop_name, value in lake.con.execute("""
+            SELECT master_id, property, value FROM res_attribute ORDER BY 1, 2""").fetchall():
         prop = ont.properties.get(prop_name)
         if prop is None or value is None or (prop.sensitive and not include_sensitive):
             continue

@@ -110,7 +110,7 @@ class Lakehouse:
         # Every value ever stated, content-hashed (followthemoney's statements): when it was first
         # and last seen, and the run that found it gone. The basis of lineage and as-of queries.
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement_history (
-            statement_id VARCHAR PRIMARY KEY, source VARCHAR, record_id VARCHAR, property VARCHAR,
+            statement_id VARCHAR, source VARCHAR, record_id VARCHAR, property VARCHAR,
             column_name VARCHAR, value VARCHAR, original VARCHAR, first_seen_run VARCHAR,
             last_seen_run VARCHAR, retired_run VARCHAR)""")
         c.execute("""CREATE TABLE IF NOT EXISTS dwd_relation (
@@ -225,16 +225,19 @@ class Lakehouse:
         c.execute(f"""CREATE OR REPLACE TEMP TABLE _now AS
             SELECT {STATEMENT_ID} AS statement_id, s.record_id, s.property, s.column_name, s.value, s.original
             FROM dwd_statement s JOIN dwd_record r USING (record_id) WHERE r.source = ?""", [source_name])
-        c.execute("""UPDATE dwd_statement_history SET last_seen_run = ?, retired_run = NULL
-            WHERE statement_id IN (SELECT statement_id FROM _now)""", [run_id])
+        # Joins and anti-joins rather than IN lists: they stream and spill, and need no index.
+        c.execute("""UPDATE dwd_statement_history h SET last_seen_run = ?, retired_run = NULL
+            FROM _now n WHERE h.statement_id = n.statement_id""", [run_id])
         c.execute("""INSERT INTO dwd_statement_history
-            SELECT DISTINCT ON (statement_id) statement_id, ?, record_id, property, column_name, value, original,
-                   ?, ?, NULL
-            FROM _now WHERE statement_id NOT IN (SELECT statement_id FROM dwd_statement_history)""",
+            SELECT DISTINCT ON (n.statement_id) n.statement_id, ?, n.record_id, n.property, n.column_name, n.value,
+                   n.original, ?, ?, NULL
+            FROM _now n ANTI JOIN dwd_statement_history h ON h.statement_id = n.statement_id""",
                   [source_name, run_id, run_id])
-        c.execute("""UPDATE dwd_statement_history SET retired_run = ?
-            WHERE source = ? AND retired_run IS NULL AND statement_id NOT IN (SELECT statement_id FROM _now)""",
-                  [run_id, source_name])
+        c.execute("""CREATE OR REPLACE TEMP TABLE _gone AS
+            SELECT h.statement_id FROM dwd_statement_history h ANTI JOIN _now n ON n.statement_id = h.statement_id
+            WHERE h.source = ? AND h.retired_run IS NULL""", [source_name])
+        c.execute("""UPDATE dwd_statement_history h SET retired_run = ? FROM _gone g
+            WHERE h.statement_id = g.statement_id""", [run_id])
 
     def has_table(self, name: str) -> bool:
         return fetch_one(self.con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0] > 0
