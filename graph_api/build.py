@@ -186,6 +186,17 @@ def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Ca
                 SELECT h.statement_id AS "from", l.master_id AS "to" FROM dwd_statement_history h
                 JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = ?""", [entity_type]))
     step("Statement")
+    result.nodes["FormerId"] = store.load_nodes("FormerId", _arrow(lake, """
+        SELECT r.master_id AS id, r.entity_type, r.status, u.started_at AS changed_at
+        FROM res_master_registry r LEFT JOIN ingest_run u ON u.run_id = r.updated_run
+        WHERE r.status <> 'active' ORDER BY 1"""))
+    result.rels["MERGED_INTO"] = 0
+    for entity_type in masters:
+        if entity_type in ont.rel("MERGED_INTO").targets:
+            result.rels["MERGED_INTO"] += store.load_rels("MERGED_INTO", "FormerId", entity_type, _arrow(lake, """
+                SELECT r.master_id AS "from", r.merged_into AS "to" FROM res_master_registry r
+                WHERE r.status = 'merged' AND r.entity_type = ?
+                  AND r.merged_into IN (SELECT master_id FROM res_link)""", [entity_type]))
     for rel_type, start, end, table in relation_frames(lake, result):
         result.rels[rel_type] = result.rels.get(rel_type, 0) + store.load_rels(rel_type, start, end, table)
         step(rel_type)

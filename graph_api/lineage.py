@@ -49,3 +49,13 @@ def choose(statements: list[dict]) -> str | None:
                                           -(s["last_seen"].timestamp() if s["last_seen"] else 0),
                                           -support[s["value"]], s["value"]))
     return best["value"]
+
+
+def entity_history(graph, entity_id: str) -> dict[str, Any]:
+    """Whether an ID is current, merged (and into what) or retired, and which IDs merged into it."""
+    rows = graph.query(load_query("entity_history"), {"id": entity_id})
+    own = next((r for r in rows if r["former_id"] == entity_id), None)
+    absorbed = [r for r in rows if r["merged_into"] == entity_id and r["former_id"] != entity_id]
+    return {"id": entity_id, "status": own["status"] if own else "active",
+            "merged_into": own["merged_into"] if own else None, "changed_at": own["changed_at"] if own else None,
+            "absorbed": absorbed}

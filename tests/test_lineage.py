@@ -62,3 +62,31 @@ def test_as_of_a_past_date_returns_the_value_held_then(tmp_path):
     assert then["value_as_of"] != "欧阳新名"
     retired = [s for s in then["statements"] if s["retired_at"] is not None]
     assert retired and all(s["value"] != "欧阳新名" for s in retired)
+
+
+def test_entity_history_answers_for_merged_ids(demo, tmp_path):
+    import shutil
+
+    from campus_kg.state import StateStore
+    from campus_kg.workspace import Workspace
+    from graph_api.lineage import entity_history
+
+    shutil.copytree(demo.workspace.root, tmp_path / "ws")
+    ws = Workspace.at(tmp_path / "ws")
+    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    with Lakehouse(ws.lakehouse, read_only=True) as lake:
+        # two entities without a valid ID number: nothing but the steward's word decides
+        (a, ma), (b, mb) = lake.con.execute("""SELECT min(l.member_id), l.master_id FROM res_link l
+            JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'
+            GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT 2""").fetchall()
+    StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).add_decision(
+        "Person", a, b, "same", "steward-1", "one person, two HR records")
+    quiet = Console(quiet=True)
+    pipeline.run_resolve(ws, quiet, settings)
+    pipeline.run_build(settings, ws, quiet)
+    graph = ServedGraph(settings, ws)
+    histories = {m: entity_history(graph, m) for m in (ma, mb)}
+    graph.close()
+    merged = next(h for h in histories.values() if h["status"] == "merged")
+    survivor = histories[merged["merged_into"]]
+    assert survivor["status"] == "active" and [r["former_id"] for r in survivor["absorbed"]] == [merged["id"]]
