@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import table, write_section  # noqa: E402
+from bench.results import in_child, table, write_section  # noqa: E402
 
 SLICE = 50_000
 
@@ -81,22 +81,17 @@ def main() -> None:
         args.out.write_text(json.dumps(child_build(args.child)))
         return
 
-    from rich.console import Console
-
-    from campus_kg import pipeline
     from campus_kg.workspace import Workspace
-    from ingest.synthetic import generate
 
     root = args.data_dir / f"graph-{args.persons}"
     ws = Workspace.at(root / "ws")
     if not (ws.root / "model" / "person.json").exists():
         print(f"generating, ingesting and resolving {args.persons} persons …", flush=True)
-        generated = generate(root / "sources", persons=args.persons, seed=42)
-        quiet = Console(quiet=True)
-        pipeline.run_ingest(generated.mapping_path, ws, quiet)
-        pipeline.run_resolve(ws, quiet)
-    print("timing COPY against UNWIND + MERGE on a slice …", flush=True)
-    copy_s, merge_s, n, persons = slice_comparison(ws.root)
+        in_child("from rich.console import Console; from campus_kg import pipeline; "
+                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
+                 f"g = generate({str(root / 'sources')!r}, persons={args.persons}, seed=42); "
+                 f"ws = Workspace.at({str(ws.root)!r}); q = Console(quiet=True); "
+                 "pipeline.run_ingest(g.mapping_path, ws, q); pipeline.run_resolve(ws, q)")
     print("building the whole graph …", flush=True)
     out = root / "build.json"
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(ws.root), "--out", str(out)])
@@ -105,6 +100,8 @@ def main() -> None:
         raise SystemExit(f"build failed with status {status}")
     build = json.loads(out.read_text())
     rss = usage.ru_maxrss / 1024
+    print("timing COPY against UNWIND + MERGE on a slice …", flush=True)  # after: keeps the parent small
+    copy_s, merge_s, n, persons = slice_comparison(ws.root)
     rows = [
         [f"baseline: UNWIND + MERGE, {n:,} Person nodes", f"{merge_s:.1f}", f"{n / merge_s:,.0f}", "1.00",
          f"≈ {merge_s * persons / n:,.0f} s for all {persons:,} Person masters"],

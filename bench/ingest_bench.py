@@ -21,17 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import table, write_section  # noqa: E402
+from bench.results import in_child, table, write_section  # noqa: E402
 
 
 def _generate(data_dir: Path, persons: int) -> Path:
     out = data_dir / f"persons-{persons}"
     mapping = out / "mapping.yaml"
     if not mapping.exists():
-        from ingest.synthetic import generate
-
         print(f"generating {persons} persons into {out} …", flush=True)
-        generate(out, persons=persons, seed=42)
+        in_child(f"from ingest.synthetic import generate; generate({str(out)!r}, persons={persons}, seed=42)")
     return mapping
 
 

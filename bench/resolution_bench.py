@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import table, write_section  # noqa: E402
+from bench.results import in_child, table, write_section  # noqa: E402
 
 
 def child(kind: str, lakehouse: Path, truth: Path) -> dict:
@@ -89,19 +89,17 @@ def main() -> None:
         args.out.write_text(json.dumps(child(args.child, args.lakehouse, args.truth)))
         return
 
-    from rich.console import Console
-
-    from campus_kg import pipeline
     from campus_kg.workspace import Workspace
-    from ingest.synthetic import generate
 
     root = args.data_dir / f"resolution-{args.persons}"
     ws = Workspace.at(root / "ws")
     truth = root / "sources" / "truth.csv"
     if not ws.lakehouse.exists():
         print(f"generating and ingesting {args.persons} persons …", flush=True)
-        generated = generate(root / "sources", persons=args.persons, seed=42)
-        pipeline.run_ingest(generated.mapping_path, ws, Console(quiet=True))
+        in_child("from rich.console import Console; from campus_kg import pipeline; "
+                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
+                 f"g = generate({str(root / 'sources')!r}, persons={args.persons}, seed=42); "
+                 f"pipeline.run_ingest(g.mapping_path, Workspace.at({str(ws.root)!r}), Console(quiet=True))")
     results = []
     for label, kind in (("baseline: identifiers only", "baseline"), ("campus-kg resolve", "campus-kg")):
         print(f"running {label} …", flush=True)

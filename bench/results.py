@@ -41,3 +41,14 @@ def table(headers: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def in_child(code: str) -> None:
+    """Runs preparation (generating, ingesting) in a child process. Linux carries a process's peak
+    RSS across fork and exec, so a parent that grew before spawning the measured child would leak
+    its own peak into the child's measurement; the parent of a benchmark stays small."""
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent)
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); {code}"], check=True)
