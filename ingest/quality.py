@@ -80,19 +80,24 @@ CROSS_CHECKED = ("name", "sex", "birth_date", "ethnic_group")
 
 
 def _cross_system_conflicts(lake: Lakehouse) -> dict[tuple[str, str], int]:
-    """多源校核 against 一数一源: for one person (same valid ID number) in several systems, a value
-    that differs from the most authoritative source's value for that property (rank from the
-    mapping) is inconsistent; when equally ranked sources disagree, each of them is. Year-month
-    values are compared at month precision. Values already flagged (e.g. disagreeing with their
-    own record's ID number) are not counted twice."""
+    """多源校核 against 一数一源: for one person in several systems, a value that differs from the
+    most authoritative source's value for that property (rank from the mapping) is inconsistent;
+    when equally ranked sources disagree, each of them is. One person means one resolved master
+    entity once resolution has run (so people without an ID number are checked too), else one
+    valid ID number. Year-month values are compared at month precision. Values already flagged
+    (e.g. disagreeing with their own record's ID number) are not counted twice."""
     props = ", ".join(f"'{p}'" for p in CROSS_CHECKED)
+    resolved = lake.has_table("res_link")
+    person = ("COALESCE(l.master_id, 'id:' || p.id_number)" if resolved else "'id:' || p.id_number")
+    link = ("LEFT JOIN res_link l ON l.member_id = s.record_id AND l.entity_type = 'Person'" if resolved else "")
     lake.con.execute(f"""CREATE OR REPLACE TEMP TABLE _cross_conflict AS
         WITH v AS (
-            SELECT r.source, r.system, s.column_name, s.record_id, s.property, s.value, p.id_number,
+            SELECT r.source, r.system, s.column_name, s.record_id, s.property, s.value, {person} AS id_number,
                    s.flag = 'month_precision' AS month_only, COALESCE(a.rank, 9) AS rank
             FROM dwd_statement s JOIN dwd_record r USING (record_id) JOIN dwd_person_record p USING (record_id)
+            {link}
             LEFT JOIN source_authority a ON a.source = r.source AND a.property = s.property
-            WHERE s.property IN ({props}) AND s.value IS NOT NULL AND p.id_number IS NOT NULL
+            WHERE s.property IN ({props}) AND s.value IS NOT NULL AND {person} IS NOT NULL
               AND (s.dimension IS NULL OR s.dimension = 'info')),
         people AS (  -- only people whose property appears in more than one system
             SELECT id_number, property, min(rank) AS best FROM v GROUP BY ALL HAVING count(DISTINCT system) > 1)

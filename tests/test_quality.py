@@ -1,6 +1,7 @@
 """Quality: six dimensions per field and table, traffic lights per department, HTML and JSON reports."""
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -32,6 +33,7 @@ sources:
     record_key: [卡号]
     fields:
       卡号: {property: card_no}
+      工号: {property: staff_no}
       姓名: {property: name}
       性别: {property: sex, codes: {M: "1", F: "2"}}
       身份证号: {property: id_number}
@@ -39,11 +41,13 @@ sources:
 """
 # ID numbers with valid check characters: 11010519491231002X (female), 110105197503020033 (male)
 HR = ["工号,姓名,性别,身份证号", "1,张三,女,11010519491231002X", "2,李四,男,110105197503020033",
-      "3,王六,男,11010519801120069X"]
+      "3,王六,男,11010519801120069X", "5,赵六,男,110105199001050039"]
 # card: 张三's sex disagrees with the ID number, a wrong check character, a bad phone, a duplicate key,
 # and 王六 spelt differently from HR, the authority for names
-CARD = ["卡号,姓名,性别,身份证号,电话", "9001,张三,M,11010519491231002X,13800138000",
-        "9002,李四,M,110105197503020034,12345", "9003,王五,F,,", "9003,王五,F,,", "9004,王陆,M,11010519801120069X,"]
+# 赵柒 has no ID number on the card: only resolution (staff number 5) says it is HR's 赵六
+CARD = ["卡号,工号,姓名,性别,身份证号,电话", "9001,,张三,M,11010519491231002X,13800138000",
+        "9002,,李四,M,110105197503020034,12345", "9003,,王五,F,,", "9003,,王五,F,,",
+        "9004,,王陆,M,11010519801120069X,", "9005,5,赵柒,M,,"]
 
 
 def _run(tmp_path, *args):
@@ -76,19 +80,34 @@ def test_quality_report_with_lights_per_department(tmp_path):
         "row": 6, "record_key": "9004", "value": "王陆",
         "problem": "与权威来源 HR 不一致 / differs from the authoritative source HR: 王六"}]
     assert fields[("身份证号", "id_number")]["failed"]["accuracy"] == 1  # wrong check character
-    assert fields[("身份证号", "id_number")]["dimensions"]["completeness"] == 0.75
+    assert fields[("身份证号", "id_number")]["dimensions"]["completeness"] == 0.6
     assert fields[("电话", "phone")]["failed"]["validity"] == 1
-    assert card["dimensions"]["uniqueness"] == 0.8  # one duplicate key among five rows read
-    assert (card["read"], card["loaded"], card["quarantined"]) == (5, 4, 1)
+    assert card["dimensions"]["uniqueness"] == round(1 - 1 / 6, 4)  # one duplicate key among six rows read
+    assert (card["read"], card["loaded"], card["quarantined"]) == (6, 5, 1)
     hr = next(t for t in report["tables"] if t["source"] == "hr")
     assert all(f["failed"]["consistency"] == 0 for f in hr["fields"])
     assert report["worst_fields"][0]["score"] <= report["worst_fields"][-1]["score"]
     assert len(report["trend"]) == 2  # two runs so far
 
+    # after resolution one person is one master entity, ID number or not: 赵柒 now disagrees with HR
+    _run(tmp_path, "resolve")
+    _run(tmp_path, "quality", "--json", str(js))
+    resolved = json.loads(js.read_text(encoding="utf-8"))
+    card = next(t for t in resolved["tables"] if t["source"] == "card")
+    name = next(f for f in card["fields"] if f["property"] == "name")
+    assert name["failed"]["consistency"] == 2
+    assert any("赵六" in e["problem"] for e in name["examples"])
+
     page = html.read_text(encoding="utf-8")
     assert "数据质量报告" in page and "Data quality report" in page and "红" in page and "绿" in page
     assert "完整性" in page and "一致性" in page
-    assert "110105197503020034" not in page and "1101**********0034" in page  # examples are masked
+    assert re.search(r"\d{17}[\dX]", page) is None  # no ID number in the report: examples are masked
+    from ingest.lakehouse import Lakehouse
+    from ingest.quality import _examples
+
+    with Lakehouse(tmp_path / "ws" / "lakehouse.duckdb", read_only=True) as lake:
+        wrong_check = _examples(lake, "card", "身份证号", "id_number", "accuracy")
+    assert wrong_check[0]["value"] == "1101**********0034" and "check character" in wrong_check[0]["problem"]
 
 
 def test_thresholds_come_from_settings(tmp_path, monkeypatch):
