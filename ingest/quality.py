@@ -130,16 +130,17 @@ def _examples(lake: Lakehouse, source: str, column: str, prop: str, dimension: s
             WHERE r.source = ? AND r.record_id NOT IN (SELECT record_id FROM dwd_statement WHERE column_name = ?)
             ORDER BY r.row_no LIMIT ?""", [source, column, EXAMPLES_PER_FIELD]).fetchall()
     else:
-        rows = lake.con.execute("""
-            SELECT r.row_no, r.record_key, s.original, s.flag, NULL, NULL
+        flagged = """SELECT r.row_no, r.record_key, s.original, s.flag, NULL, NULL
             FROM dwd_statement s JOIN dwd_record r USING (record_id)
-            WHERE r.source = ? AND s.column_name = ? AND s.property = ? AND s.dimension = ?
-            UNION ALL
-            SELECT r.row_no, r.record_key, c.value, NULL, c.expected_system, c.expected
-            FROM _cross_conflict c JOIN dwd_record r USING (record_id)
-            WHERE ? = 'consistency' AND c.source = ? AND c.column_name = ? AND c.property = ?
-            ORDER BY 1 LIMIT ?""", [source, column, prop, dimension, dimension, source, column, prop,
-                                    EXAMPLES_PER_FIELD]).fetchall()
+            WHERE r.source = ? AND s.column_name = ? AND s.property = ? AND s.dimension = ?"""
+        params: list = [source, column, prop, dimension]
+        if dimension == "consistency":  # and the disagreements with the authoritative source
+            flagged += """ UNION ALL
+                SELECT r.row_no, r.record_key, c.value, NULL, c.expected_system, c.expected
+                FROM _cross_conflict c JOIN dwd_record r USING (record_id)
+                WHERE c.source = ? AND c.column_name = ? AND c.property = ?"""
+            params += [source, column, prop]
+        rows = lake.con.execute(f"{flagged} ORDER BY 1 LIMIT ?", [*params, EXAMPLES_PER_FIELD]).fetchall()
     try:
         sensitive = load_ontology().prop(prop).sensitive
     except OntologyError:
