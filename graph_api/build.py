@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -145,65 +145,78 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
         yield rel_type, start_label, end_label, table
 
 
-def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Callable[[str], None]) -> None:
-    store.apply_schema()
+@dataclass(frozen=True)
+class Frame:
+    """One bulk load: the nodes of a label, or the relationships of a type between two labels."""
+
+    kind: str  # node / rel
+    name: str  # label or relationship type
+    table: pa.Table
+    start: str | None = None
+    end: str | None = None
+
+
+def graph_frames(lake: Lakehouse, result: BuildResult) -> Iterator[Frame]:
+    """Everything the graph holds, as frames in load order (nodes before the relationships that need them)."""
     ont = load_ontology()
     masters = [r[0] for r in lake.con.execute("SELECT DISTINCT entity_type FROM res_link ORDER BY 1").fetchall()]
     for entity_type in masters:
-        result.nodes[entity_type] = store.load_nodes(entity_type, _arrow(lake, master_nodes_sql(entity_type)))
-        step(entity_type)
-    result.nodes["SourceSystem"] = store.load_nodes("SourceSystem", _arrow(
-        lake, "SELECT system AS id, name, department FROM source_system ORDER BY 1"))
-    result.nodes["IngestRun"] = store.load_nodes("IngestRun", _arrow(
+        yield Frame("node", entity_type, _arrow(lake, master_nodes_sql(entity_type)))
+    yield Frame("node", "SourceSystem", _arrow(lake, "SELECT system AS id, name, department FROM source_system ORDER BY 1"))
+    yield Frame("node", "IngestRun", _arrow(
         lake, "SELECT run_id AS id, started_at FROM ingest_run WHERE status = 'completed' ORDER BY 1"))
-    result.nodes["SourceRecord"] = store.load_nodes("SourceRecord", _arrow(lake, """
+    yield Frame("node", "SourceRecord", _arrow(lake, """
         SELECT record_id AS id, entity_type, record_key, row_hash, system, table_name FROM dwd_record ORDER BY 1"""))
-    step("SourceRecord")
-    result.rels["FROM_SYSTEM"] = store.load_rels("FROM_SYSTEM", "SourceRecord", "SourceSystem", _arrow(
-        lake, 'SELECT record_id AS "from", system AS "to" FROM dwd_record'))
-    result.rels["LOADED_IN"] = store.load_rels("LOADED_IN", "SourceRecord", "IngestRun", _arrow(
-        lake, 'SELECT record_id AS "from", run_id AS "to" FROM dwd_record'))
-    result.rels["RESOLVED_TO"] = 0
+    yield Frame("rel", "FROM_SYSTEM", _arrow(lake, 'SELECT record_id AS "from", system AS "to" FROM dwd_record'),
+                "SourceRecord", "SourceSystem")
+    yield Frame("rel", "LOADED_IN", _arrow(lake, 'SELECT record_id AS "from", run_id AS "to" FROM dwd_record'),
+                "SourceRecord", "IngestRun")
     for entity_type in masters:
-        if entity_type not in ont.rel("RESOLVED_TO").targets:
-            continue
-        result.rels["RESOLVED_TO"] += store.load_rels("RESOLVED_TO", "SourceRecord", entity_type, _arrow(lake, """
-            SELECT l.member_id AS "from", l.master_id AS "to", l.rule,
-                   CASE WHEN l.rule LIKE 'probabilistic:%' THEN TRY_CAST(split_part(l.rule, ':', 2) AS DOUBLE)
-                        WHEN l.rule LIKE 'exact:%' OR l.rule LIKE 'steward:%' THEN 1.0 END AS probability,
-                   CASE WHEN l.rule LIKE 'steward:%' THEN split_part(l.rule, ':', 2) END AS decision
-            FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
-            WHERE l.entity_type = ?""", [entity_type]))
-    step("RESOLVED_TO")
-    result.nodes["Statement"] = store.load_nodes("Statement", _arrow(lake, STATEMENT_NODES_SQL))
-    result.rels["STATED_IN"] = store.load_rels("STATED_IN", "Statement", "SourceRecord", _arrow(lake, """
+        if entity_type in ont.rel("RESOLVED_TO").targets:
+            yield Frame("rel", "RESOLVED_TO", _arrow(lake, """
+                SELECT l.member_id AS "from", l.master_id AS "to", l.rule,
+                       CASE WHEN l.rule LIKE 'probabilistic:%' THEN TRY_CAST(split_part(l.rule, ':', 2) AS DOUBLE)
+                            WHEN l.rule LIKE 'exact:%' OR l.rule LIKE 'steward:%' THEN 1.0 END AS probability,
+                       CASE WHEN l.rule LIKE 'steward:%' THEN split_part(l.rule, ':', 2) END AS decision
+                FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
+                WHERE l.entity_type = ?""", [entity_type]), "SourceRecord", entity_type)
+    yield Frame("node", "Statement", _arrow(lake, STATEMENT_NODES_SQL))
+    yield Frame("rel", "STATED_IN", _arrow(lake, """
         SELECT h.statement_id AS "from", h.record_id AS "to" FROM dwd_statement_history h
-        WHERE h.record_id IN (SELECT record_id FROM dwd_record)"""))
-    result.rels["DESCRIBES"] = 0
+        WHERE h.record_id IN (SELECT record_id FROM dwd_record)"""), "Statement", "SourceRecord")
     for entity_type in masters:
         if entity_type in ont.rel("DESCRIBES").targets:
-            result.rels["DESCRIBES"] += store.load_rels("DESCRIBES", "Statement", entity_type, _arrow(lake, """
+            yield Frame("rel", "DESCRIBES", _arrow(lake, """
                 SELECT h.statement_id AS "from", l.master_id AS "to" FROM dwd_statement_history h
-                JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = ?""", [entity_type]))
-    step("Statement")
-    result.nodes["FormerId"] = store.load_nodes("FormerId", _arrow(lake, """
+                JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = ?""", [entity_type]),
+                        "Statement", entity_type)
+    yield Frame("node", "FormerId", _arrow(lake, """
         SELECT r.master_id AS id, r.entity_type, r.status, u.started_at AS changed_at
         FROM res_master_registry r LEFT JOIN ingest_run u ON u.run_id = r.updated_run
         WHERE r.status <> 'active' ORDER BY 1"""))
-    result.rels["MERGED_INTO"] = 0
     for entity_type in masters:
         if entity_type in ont.rel("MERGED_INTO").targets:
-            result.rels["MERGED_INTO"] += store.load_rels("MERGED_INTO", "FormerId", entity_type, _arrow(lake, """
+            yield Frame("rel", "MERGED_INTO", _arrow(lake, """
                 SELECT r.master_id AS "from", r.merged_into AS "to" FROM res_master_registry r
                 WHERE r.status = 'merged' AND r.entity_type = ?
-                  AND r.merged_into IN (SELECT master_id FROM res_link)""", [entity_type]))
+                  AND r.merged_into IN (SELECT master_id FROM res_link)""", [entity_type]), "FormerId", entity_type)
     for rel_type, start, end, table in relation_frames(lake, result):
-        result.rels[rel_type] = result.rels.get(rel_type, 0) + store.load_rels(rel_type, start, end, table)
-        step(rel_type)
+        yield Frame("rel", rel_type, table, start, end)
     if lake.has_table("res_org_parent"):
-        result.rels["SUB_ORGANISATION_OF"] = store.load_rels("SUB_ORGANISATION_OF", "Organisation", "Organisation",
-                                                             _arrow(lake, """SELECT child_id AS "from",
-                                                                 parent_id AS "to" FROM res_org_parent"""))
+        yield Frame("rel", "SUB_ORGANISATION_OF", _arrow(
+            lake, 'SELECT child_id AS "from", parent_id AS "to" FROM res_org_parent'), "Organisation", "Organisation")
+
+
+def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Callable[[str], None],
+               frames: list[Frame] | None = None) -> None:
+    store.apply_schema()
+    for frame in frames if frames is not None else graph_frames(lake, result):
+        if frame.kind == "node":
+            result.nodes[frame.name] = result.nodes.get(frame.name, 0) + store.load_nodes(frame.name, frame.table)
+        else:
+            result.rels[frame.name] = result.rels.get(frame.name, 0) + store.load_rels(
+                frame.name, frame.start, frame.end, frame.table)
+        step(frame.name)
 
 
 def build_graph(settings: Settings, workspace: Workspace, backend: str | None = None,
