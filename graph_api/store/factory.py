@@ -18,7 +18,8 @@ def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: 
 
         if ladybug_path is None:
             raise GraphStoreError("the Ladybug store needs a database path")
-        return LadybugStore(schema, ladybug_path, read_only=read_only, query_timeout_ms=settings.query_timeout_ms)
+        return LadybugStore(schema, ladybug_path, read_only=read_only, query_timeout_ms=settings.query_timeout_ms,
+                            buffer_pool_mb=settings.ladybug_buffer_pool_mb)
     if backend == "neo4j":
         from graph_api.store.neo4j_store import Neo4jStore
 

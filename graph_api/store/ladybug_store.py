@@ -19,13 +19,15 @@ LADYBUG_TYPES = {"string": pa.string(), "date": pa.date32(), "timestamp": pa.tim
 class LadybugStore(GraphStore):
     dialect = LadybugDialect()
 
-    def __init__(self, schema: GraphSchema, path: Path, *, read_only: bool = False, query_timeout_ms: int = 0):
+    def __init__(self, schema: GraphSchema, path: Path, *, read_only: bool = False, query_timeout_ms: int = 0,
+                 buffer_pool_mb: int = 0):
         super().__init__(schema)
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise GraphStoreError(f"no graph database at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = ladybug.Database(str(self.path), read_only=read_only)
+        # 0: Ladybug's default, most of the machine's memory; a limit keeps a build beside other work.
+        self._db = ladybug.Database(str(self.path), read_only=read_only, buffer_pool_size=buffer_pool_mb * 2**20)
         self._conn = ladybug.Connection(self._db)
         if query_timeout_ms:
             self._conn.set_query_timeout(query_timeout_ms)
