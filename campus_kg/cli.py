@@ -104,6 +104,59 @@ def model_cmd(workspace: WorkspaceOpt) -> None:
     console.print(table)
 
 
+@app.command("lineage")
+def lineage_cmd(workspace: WorkspaceOpt,
+                entity_id: Annotated[str, typer.Argument(help="Master ID, e.g. P00000006.")],
+                prop: Annotated[str, typer.Argument(help="Property, e.g. name or birth_date.")],
+                as_of: Annotated[str | None, typer.Option("--as-of", help="ISO date or time: the value then.")]
+                = None) -> None:
+    """Where a value came from: every statement, its source record, system, load and times (auditors).
+    The read is written to the access log; sensitive values are shown masked."""
+    import datetime as dt
+    import getpass
+
+    from campus_kg.state import Principal
+    from graph_api.lineage import attribute_lineage, entity_history
+    from graph_api.served_graph import ServedGraph
+    from ontology.masking import mask
+    from ontology.model import OntologyError, load_ontology
+
+    try:
+        sensitive = load_ontology().prop(prop).sensitive
+    except OntologyError as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(2) from None
+    when = dt.datetime.fromisoformat(as_of) if as_of else None
+    settings, ws = _settings(workspace), Workspace.at(workspace)
+    graph = ServedGraph(settings, ws)
+    try:
+        answer = attribute_lineage(graph, entity_id, prop, as_of=when)
+        history = entity_history(graph, entity_id)
+    finally:
+        graph.close()
+    state = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
+    state.log_access(Principal("", f"cli:{getpass.getuser()}", "auditor", None), entity_id if entity_id.startswith("P")
+                     else None, f"cli lineage {prop}", [prop], "cli")
+
+    def shown(value):
+        return None if value is None else (mask(prop, value) if sensitive else value)
+
+    console.print(f"{entity_id} · {prop}: [bold]{shown(answer['value'])}[/] (rule {answer['rule']}); "
+                  f"ID status {history['status']}" + (f" → {history['merged_into']}" if history["merged_into"] else ""))
+    if when is not None:
+        console.print(f"as of {answer['as_of']}: [bold]{shown(answer['value_as_of'])}")
+    table = Table(title="statements 陈述 (chosen first)")
+    for col in ("chosen 采纳", "value 值", "as written 原值", "authority 权威", "system 系统", "record 记录",
+                "first seen 首次", "last seen 最近", "gone since 失效"):
+        table.add_column(col)
+    for st in answer["statements"]:
+        table.add_row("✓" if st["chosen"] else "", str(shown(st["value"])), str(shown(st["written_value"])),
+                      str(st["authority"]), f"{st['system_name']} ({st['system']})", str(st["record_id"]),
+                      f"{st['first_seen']:%Y-%m-%d %H:%M}", f"{st['last_seen']:%Y-%m-%d %H:%M}",
+                      f"{st['retired_at']:%Y-%m-%d %H:%M}" if st["retired_at"] else "")
+    console.print(table)
+
+
 @app.command("build-graph")
 def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None) -> None:
     """Build the graph from the lakehouse and switch the served graph to it."""

@@ -90,3 +90,24 @@ def test_entity_history_answers_for_merged_ids(demo, tmp_path):
     merged = next(h for h in histories.values() if h["status"] == "merged")
     survivor = histories[merged["merged_into"]]
     assert survivor["status"] == "active" and [r["former_id"] for r in survivor["absorbed"]] == [merged["id"]]
+
+
+def test_lineage_command_masks_sensitive_values_and_logs_the_read(demo):
+    import re
+
+    from typer.testing import CliRunner
+
+    from campus_kg.cli import app
+    from campus_kg.state import StateStore
+
+    with Lakehouse(demo.workspace.lakehouse, read_only=True) as lake:
+        master, id_number = lake.con.execute("""SELECT master_id, value FROM res_attribute
+            WHERE property = 'id_number' ORDER BY master_id LIMIT 1""").fetchall()[0]
+    result = CliRunner().invoke(app, ["lineage", "--workspace", str(demo.workspace.root), master, "id_number"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert id_number not in result.output and f"{id_number[:4]}{'*' * 10}{id_number[-4:]}" in result.output
+    assert re.search(r"ID status\s+active", result.output)
+    state = StateStore(demo.settings.state_database_url(), demo.settings.token_secret.get_secret_value())
+    assert any(e["person_id"] == master and e["endpoint"] == "cli lineage id_number"
+               for e in state.access_entries(person_id=master))
