@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, table, write_section  # noqa: E402
+from bench.results import in_child, measured, table, write_section  # noqa: E402
 
 SLICE = 50_000
 
@@ -93,13 +91,8 @@ def main() -> None:
                  f"ws = Workspace.at({str(ws.root)!r}); q = Console(quiet=True); "
                  "pipeline.run_ingest(g.mapping_path, ws, q); pipeline.run_resolve(ws, q)")
     print("building the whole graph …", flush=True)
-    out = root / "build.json"
-    proc = subprocess.Popen([sys.executable, __file__, "--child", str(ws.root), "--out", str(out)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"build failed with status {status}")
-    build = json.loads(out.read_text())
-    rss = usage.ru_maxrss / 1024
+    build = measured(__file__, ["--child", str(ws.root)], root / "build.json")
+    rss = build["peak_rss_mb"]
     print("timing COPY against UNWIND + MERGE on a slice …", flush=True)  # after: keeps the parent small
     copy_s, merge_s, n, persons = slice_comparison(ws.root)
     rows = [

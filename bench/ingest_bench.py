@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, table, write_section  # noqa: E402
+from bench.results import in_child, measured, table, write_section  # noqa: E402
 
 
 def _generate(data_dir: Path, persons: int) -> Path:
@@ -74,15 +72,8 @@ def _measure(kind: str, mapping: Path, workdir: Path) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     for f in workdir.glob("*.duckdb*"):
         f.unlink()
-    out = workdir / "result.json"
-    proc = subprocess.Popen([sys.executable, __file__, "--child", kind, "--mapping", str(mapping),
-                             "--workdir", str(workdir), "--out", str(out)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{kind} failed with status {status}")
-    result = json.loads(out.read_text())
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux: kilobytes
-    return result
+    return measured(__file__, ["--child", kind, "--mapping", str(mapping), "--workdir", str(workdir)],
+                    workdir / "result.json")
 
 
 def main() -> None:

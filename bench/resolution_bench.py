@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, table, write_section  # noqa: E402
+from bench.results import in_child, measured, table, write_section  # noqa: E402
 
 
 def child(kind: str, lakehouse: Path, truth: Path) -> dict:
@@ -67,13 +65,8 @@ def measure(kind: str, source: Path, workdir: Path, truth: Path) -> dict:
     workdir.mkdir(parents=True)
     lakehouse = workdir / "lakehouse.duckdb"
     shutil.copy(source, lakehouse)
-    out = workdir / "result.json"
-    proc = subprocess.Popen([sys.executable, __file__, "--child", kind, "--lakehouse", str(lakehouse),
-                             "--truth", str(truth), "--out", str(out)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{kind} failed with status {status}")
-    return {**json.loads(out.read_text()), "peak_rss_mb": usage.ru_maxrss / 1024}
+    return measured(__file__, ["--child", kind, "--lakehouse", str(lakehouse), "--truth", str(truth)],
+                    workdir / "result.json")
 
 
 def main() -> None:

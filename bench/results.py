@@ -52,3 +52,17 @@ def in_child(code: str) -> None:
 
     root = str(Path(__file__).resolve().parent.parent)
     subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); {code}"], check=True)
+
+
+def measured(script: str, args: list[str], out: Path) -> dict:
+    """Runs `script --child ... --out out` in its own process and returns the JSON it wrote, with
+    the child's own peak RSS (from wait4) as `peak_rss_mb`."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, script, *args, "--out", str(out)])
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{script} {' '.join(args)} failed with status {status}")
+    return {**json.loads(out.read_text()), "peak_rss_mb": usage.ru_maxrss / 1024}  # Linux: kilobytes
