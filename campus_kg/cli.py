@@ -57,7 +57,11 @@ def quality_cmd(workspace: WorkspaceOpt,
                 html: Annotated[Path | None, typer.Option("--html", help="HTML report to write.")] = None,
                 json_out: Annotated[Path | None, typer.Option("--json", help="JSON report to write.")] = None) -> None:
     """Data quality of the latest ingest run: six dimensions, a traffic light per department and table."""
-    pipeline.run_quality(_settings(workspace), Workspace.at(workspace), console, html, json_out)
+    try:
+        pipeline.run_quality(_settings(workspace), Workspace.at(workspace), console, html, json_out)
+    except LookupError as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command("catalogue")
@@ -118,11 +122,11 @@ def lineage_cmd(workspace: WorkspaceOpt,
     from campus_kg.state import Principal
     from graph_api.lineage import attribute_lineage, entity_history
     from graph_api.served_graph import ServedGraph
-    from ontology.masking import mask
+    from ontology.masking import mask_if_sensitive
     from ontology.model import OntologyError, load_ontology
 
     try:
-        sensitive = load_ontology().prop(prop).sensitive
+        load_ontology().prop(prop)
     except OntologyError as exc:
         console.print(f"[red]{exc}")
         raise typer.Exit(2) from None
@@ -139,7 +143,7 @@ def lineage_cmd(workspace: WorkspaceOpt,
                      else None, f"cli lineage {prop}", [prop], "cli")
 
     def shown(value):
-        return None if value is None else (mask(prop, value) if sensitive else value)
+        return mask_if_sensitive(prop, value)
 
     console.print(f"{entity_id} · {prop}: [bold]{shown(answer['value'])}[/] (rule {answer['rule']}); "
                   f"ID status {history['status']}" + (f" → {history['merged_into']}" if history["merged_into"] else ""))

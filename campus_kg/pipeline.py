@@ -62,8 +62,7 @@ def run_quality(settings: Settings, workspace: Workspace, console: Console, html
     from ingest import quality
 
     with Lakehouse(workspace.lakehouse) as lake:
-        report = quality.with_trend(lake, quality.assess_and_store(lake, lake.latest_run() or "",
-                                                                    settings.quality_thresholds()))
+        report = quality.with_trend(lake, quality.assess_and_store(lake, None, settings.quality_thresholds()))
     table = Table(title=f"data quality 数据质量, run {report['run_id']}")
     for col in ("light 灯", "department 部门", "score 得分", "tables 表"):
         table.add_column(col)
@@ -103,8 +102,7 @@ def run_catalogue(workspace: Workspace, out: Path) -> int:
 def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
     """Steward decisions from the state database, the model's place and the thresholds."""
     state = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
-    decisions = [Decision(d["record_a"], d["record_b"], d["judgement"], d["steward"], d["id"])
-                 for d in state.decisions("Person")]
+    decisions = [Decision(d["record_a"], d["record_b"], d["judgement"]) for d in state.decisions("Person")]
     return LinkageOptions(model_path=workspace.person_model, match_threshold=settings.match_threshold,
                           review_threshold=settings.review_threshold, decisions=decisions)
 

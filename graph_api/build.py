@@ -238,8 +238,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
                 load_graph(store, lake, result, step)
     previous = workspace.read_current_graph() or {}
     workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, "run_id": run_id,
-                             "built_at": now.isoformat(), "nodes": result.nodes, "rels": result.rels,
-                             "previous_path": previous.get("path")})
+                             "built_at": now.isoformat(), "nodes": result.nodes, "rels": result.rels})
     if backend == "ladybug":
         _prune_old_builds(workspace, keep={result.path, previous.get("path")})
     return result

@@ -72,55 +72,51 @@ class Lakehouse:
     def _ensure_tables(self) -> None:
         """Creates the tables, and adds columns a newer version declares to an older workspace's
         tables (new columns go at the end of a declaration, so positional inserts stay right)."""
-        scratch = duckdb.connect()
-        real = self.con
+        scratch = duckdb.connect()  # the declared shape, to compare the real table with
 
-        class _Both:
-            @staticmethod
-            def execute(sql: str) -> None:
-                real.execute(sql)
-                scratch.execute(sql)
-                table = sql.split("EXISTS", 1)[1].split("(", 1)[0].strip()
-                have = {r[0] for r in real.execute(f"DESCRIBE {table}").fetchall()}
-                for name, kind, *_ in scratch.execute(f"DESCRIBE {table}").fetchall():
-                    if name not in have:
-                        real.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {kind}")
+        def create(sql: str) -> None:
+            self.con.execute(sql)
+            scratch.execute(sql)
+            table = sql.split("EXISTS", 1)[1].split("(", 1)[0].strip()
+            have = {r[0] for r in self.con.execute(f"DESCRIBE {table}").fetchall()}
+            for name, kind, *_ in scratch.execute(f"DESCRIBE {table}").fetchall():
+                if name not in have:
+                    self.con.execute(f"ALTER TABLE {table} ADD COLUMN {quote(name)} {kind}")
 
-        c = _Both
-        c.execute("""CREATE TABLE IF NOT EXISTS ingest_run (
+        create("""CREATE TABLE IF NOT EXISTS ingest_run (
             run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
             mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR, university VARCHAR)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS source_stats (
+        create("""CREATE TABLE IF NOT EXISTS source_stats (
             run_id VARCHAR, source VARCHAR, system VARCHAR, table_name VARCHAR, department VARCHAR,
             entity_type VARCHAR, file VARCHAR, read BIGINT, loaded BIGINT, quarantined BIGINT,
             new BIGINT, changed BIGINT, deleted BIGINT, unchanged BIGINT, problem VARCHAR,
             data_as_of TIMESTAMP)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS change_set (
+        create("""CREATE TABLE IF NOT EXISTS change_set (
             run_id VARCHAR, source VARCHAR, record_id VARCHAR, change VARCHAR)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS quarantine (
+        create("""CREATE TABLE IF NOT EXISTS quarantine (
             run_id VARCHAR, source VARCHAR, file VARCHAR, row_no BIGINT, field VARCHAR, reason VARCHAR,
             raw VARCHAR)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS dwd_record (
+        create("""CREATE TABLE IF NOT EXISTS dwd_record (
             record_id VARCHAR PRIMARY KEY, source VARCHAR, system VARCHAR, table_name VARCHAR,
             entity_type VARCHAR, record_key VARCHAR, run_id VARCHAR, row_no BIGINT, row_hash VARCHAR,
             source_updated DATE, first_seen_run VARCHAR, version_run VARCHAR)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement (
+        create("""CREATE TABLE IF NOT EXISTS dwd_statement (
             record_id VARCHAR, property VARCHAR, column_name VARCHAR, value VARCHAR, original VARCHAR,
             flag VARCHAR, dimension VARCHAR)""")
         # Every value ever stated, content-hashed (followthemoney's statements): when it was first
         # and last seen, and the run that found it gone. The basis of lineage and as-of queries.
-        c.execute("""CREATE TABLE IF NOT EXISTS dwd_statement_history (
+        create("""CREATE TABLE IF NOT EXISTS dwd_statement_history (
             statement_id VARCHAR, source VARCHAR, record_id VARCHAR, property VARCHAR,
             column_name VARCHAR, value VARCHAR, original VARCHAR, first_seen_run VARCHAR,
             last_seen_run VARCHAR, retired_run VARCHAR)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS dwd_relation (
+        create("""CREATE TABLE IF NOT EXISTS dwd_relation (
             record_id VARCHAR, rel_type VARCHAR, direction VARCHAR, target_type VARCHAR,
             match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS source_authority (
+        create("""CREATE TABLE IF NOT EXISTS source_authority (
             source VARCHAR, property VARCHAR, rank INTEGER, PRIMARY KEY (source, property))""")
-        c.execute("""CREATE TABLE IF NOT EXISTS source_field (
+        create("""CREATE TABLE IF NOT EXISTS source_field (
             source VARCHAR, column_name VARCHAR, property VARCHAR, rank INTEGER, optional BOOLEAN)""")
-        c.execute("""CREATE TABLE IF NOT EXISTS source_system (
+        create("""CREATE TABLE IF NOT EXISTS source_system (
             system VARCHAR PRIMARY KEY, name VARCHAR, department VARCHAR)""")
         ont = load_ontology()
         for cls in ont.master_classes():
@@ -128,7 +124,7 @@ class Lakehouse:
                              if p.name != cls.key)
             if "name" in cls.properties:  # pinyin / romanised match keys, `surname|given;...`
                 cols += ", name_keys VARCHAR"
-            c.execute(f"CREATE TABLE IF NOT EXISTS {dwd_table(cls.name)} (record_id VARCHAR PRIMARY KEY, {cols})")
+            create(f"CREATE TABLE IF NOT EXISTS {dwd_table(cls.name)} (record_id VARCHAR PRIMARY KEY, {cols})")
         scratch.close()
 
     # ---- runs ----------------------------------------------------------------------------------

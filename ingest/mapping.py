@@ -70,9 +70,6 @@ class RelationshipRule(_Strict):
         return self
 
 
-FILE_FORMATS = ("csv", "tsv", "xlsx", "json", "jsonl")
-
-
 class Source(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     format: Literal["csv", "tsv", "xlsx", "json", "jsonl", "sql"] = "csv"

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ingest.lakehouse import Lakehouse, fetch_one
-from ontology.masking import mask
-from ontology.model import OntologyError, load_ontology
+from ontology.masking import mask_if_sensitive
+from ontology.model import load_ontology
 
 DIMENSIONS = {  # key: (Chinese, English) — the order the report shows them in
     "completeness": ("完整性", "Completeness"),
@@ -25,7 +25,6 @@ DIMENSIONS = {  # key: (Chinese, English) — the order the report shows them in
     "timeliness": ("及时性", "Timeliness"),
 }
 LIGHTS = {"green": ("绿", "Green"), "yellow": ("黄", "Yellow"), "red": ("红", "Red")}
-LIGHT_ORDER = {"red": 0, "yellow": 1, "green": 2}
 EXAMPLES_PER_FIELD = 3
 
 
@@ -141,16 +140,9 @@ def _examples(lake: Lakehouse, source: str, column: str, prop: str, dimension: s
                 WHERE c.source = ? AND c.column_name = ? AND c.property = ?"""
             params += [source, column, prop]
         rows = lake.con.execute(f"{flagged} ORDER BY 1 LIMIT ?", [*params, EXAMPLES_PER_FIELD]).fetchall()
-    try:
-        sensitive = load_ontology().prop(prop).sensitive
-    except OntologyError:
-        sensitive = True
-    def shown(value):
-        return None if value is None else (mask(prop, value) if sensitive else value)
-
-    return [{"row": row_no, "record_key": key, "value": shown(value),
+    return [{"row": row_no, "record_key": key, "value": mask_if_sensitive(prop, value),
              "problem": flag or f"与权威来源 {system} 不一致 / differs from the authoritative source {system}: "
-                                f"{shown(expected)}"}
+                                f"{mask_if_sensitive(prop, expected)}"}
             for row_no, key, value, flag, system, expected in rows]
 
 
@@ -285,7 +277,7 @@ def with_trend(lake: Lakehouse, report: dict, runs: int = 12) -> dict:
     return {**report, "trend": trend}
 
 
-def assess_and_store(lake: Lakehouse, run_id: str, thresholds: Thresholds | None = None) -> dict:
+def assess_and_store(lake: Lakehouse, run_id: str | None, thresholds: Thresholds | None = None) -> dict:
     report = assess(lake, run_id, thresholds)
     store(lake, report)
     return report

@@ -169,8 +169,7 @@ def _surname_pinyin() -> frozenset[str]:
     """Readings of Chinese surnames, from Faker's zh_CN name data plus the tables above."""
     from faker.providers.person.zh_CN import Provider
 
-    names = set(Provider.last_names) if not isinstance(Provider.last_names, dict) else set(Provider.last_names)
-    readings = {pinyin_key(n + "某").split("|")[0] for n in names}
+    readings = {pinyin_key(n + "某").split("|")[0] for n in set(Provider.last_names)}
     return frozenset(readings | set(SURNAME_READINGS.values()) | _COMPOUND_PINYIN)
 
 

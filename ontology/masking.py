@@ -23,3 +23,16 @@ def mask(prop_name: str, value: object) -> str:
     if prop_name == "bank_account" and len(text) > 4:
         return "*" * (len(text) - 4) + text[-4:]
     return "***"
+
+
+def mask_if_sensitive(prop_name: str, value: object) -> object:
+    """The value as anyone may see it: masked when the property is sensitive (or unknown)."""
+    from ontology.model import OntologyError, load_ontology
+
+    if value is None:
+        return None
+    try:
+        sensitive = load_ontology().prop(prop_name).sensitive
+    except OntologyError:
+        sensitive = True
+    return mask(prop_name, value) if sensitive else value

@@ -22,7 +22,6 @@ co-author from another institution). A relationship the same record also states 
 from __future__ import annotations
 
 from collections import defaultdict
-import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from ingest.standardise import standardise_name
+from resolution.person_linkage import review_item_id
 
 NAME_MATCHES = ("name", "author_name")
 MARGIN = 2
@@ -108,10 +108,9 @@ def link_mentions(con: duckdb.DuckDBPyConnection) -> MentionResult:
 def _review_item(row: dict, scored: list[tuple[int, str]]) -> dict:
     """A review item for a steward: which of the closest candidates the mention names."""
     mention = f"mention:{row['rel_type']}:{row['position']}:{row['mention']}"
-    item = hashlib.sha256(f"Person\x1f{row['record_id']}\x1f{mention}".encode()).hexdigest()[:16]
     top = scored[0][0]
     evidence = {"candidates": [{"master_id": m, "score": s} for s, m in scored if s >= top - MARGIN][:10]}
-    return {"item_id": item, "entity_type": "Person", "record_a": row["record_id"], "record_b": mention,
+    return {"item_id": review_item_id("Person", row["record_id"], mention), "entity_type": "Person", "record_a": row["record_id"], "record_b": mention,
             "match_probability": None, "match_weight": None,
             "reason": "ambiguous mention: several people of this name fit", "evidence": json.dumps(evidence)}
 

@@ -32,8 +32,6 @@ class Decision:
     record_a: str
     record_b: str
     judgement: str  # same / not_same / unsure
-    steward: str = ""
-    decision_id: int | None = None
 
 
 @dataclass

@@ -122,3 +122,8 @@ def test_thresholds_come_from_settings(tmp_path, monkeypatch):
     report = json.loads(js.read_text(encoding="utf-8"))
     assert report["thresholds"]["green"] == 0.5
     assert {d["light"] for d in report["departments"]} == {"green"}
+
+
+def test_quality_before_any_ingest_says_what_to_do(tmp_path):
+    result = CliRunner().invoke(app, ["quality", "--workspace", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "run `campus-kg ingest` first" in result.output
