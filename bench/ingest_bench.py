@@ -121,7 +121,7 @@ def main() -> None:
              f"Goal: ≤ 2,048 MB — {'met' if full_r['peak_rss_mb'] <= 2048 else 'NOT met'} "
              f"({full_r['peak_rss_mb']:,.0f} MB). The baseline only copies raw text; campus-kg also "
              "standardises, validates, cross-checks, quarantines, detects changes and measures quality.")
-    write_section("Ingest: 1.5 M records", f".venv/bin/python bench/ingest_bench.py --persons {args.persons}` (or `make bench`", body)
+    write_section("Ingest: 1.5 M records", f".venv/bin/python bench/ingest_bench.py --persons {args.persons}", body)
     print(body)
 
 
