@@ -26,6 +26,8 @@ console = Console()
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", help="Workspace directory (lakehouse, graph, state).")]
 MappingOpt = Annotated[Path, typer.Option("--mapping", exists=True, dir_okay=False, help="Mapping file (YAML).")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="ladybug (default) or neo4j.")]
+BuildModeOpt = Annotated[str, typer.Option(
+    "--mode", help="auto: patch the served graph when the change is small, else rebuild; full; patch.")]
 
 
 def _settings(workspace: Path | None = None) -> Settings:
@@ -162,9 +164,18 @@ def lineage_cmd(workspace: WorkspaceOpt,
 
 
 @app.command("build-graph")
-def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None) -> None:
-    """Build the graph from the lakehouse and switch the served graph to it."""
-    pipeline.run_build(_settings(workspace), Workspace.at(workspace), console, backend)
+def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None, mode: BuildModeOpt = "auto") -> None:
+    """Build the graph from the lakehouse (or patch it, when little changed) and switch the served graph to it."""
+    from graph_api.build import BUILD_MODES, PatchRefused
+
+    if mode not in BUILD_MODES:
+        console.print(f"[red]--mode must be one of {', '.join(BUILD_MODES)}")
+        raise typer.Exit(2)
+    try:
+        pipeline.run_build(_settings(workspace), Workspace.at(workspace), console, backend, mode)
+    except PatchRefused as exc:
+        console.print(f"[red]cannot patch[/]: {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command("run")

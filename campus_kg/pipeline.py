@@ -165,13 +165,20 @@ def run_evaluate(workspace: Workspace, truth: Path, mentions_csv: Path | None, c
     return out
 
 
-def run_build(settings: Settings, workspace: Workspace, console: Console, backend: str | None = None) -> BuildResult:
+def run_build(settings: Settings, workspace: Workspace, console: Console, backend: str | None = None,
+              mode: str = "auto") -> BuildResult:
     with _progress(console) as progress:
         task = progress.add_task("build graph", total=None)
         result = build_graph(settings, workspace, backend, step=lambda name: progress.update(
-            task, advance=1, description=f"build graph: {name}"))
+            task, advance=1, description=f"build graph: {name}"), mode=mode)
+    plan = result.plan
+    if result.patched is not None:
+        console.print(f"patched 增量更新 the served graph: {plan.masters} entities, {plan.records} source records, "
+                      f"{plan.statements} statements loaded again ({plan.reason})")
+    elif plan is not None:
+        console.print(f"full build 全量构建: {plan.reason}")
     console.print(f"graph [bold]{result.build_id}[/] ({result.backend}): "
-                  + ", ".join(f"{k} {v}" for k, v in {**result.nodes, **result.rels}.items()))
+                  + ", ".join(f"{k} {v}" for k, v in {**result.nodes, **result.rels}.items() if v))
     for what, n in result.unresolved.items():
         console.print(f"[yellow]not linked yet[/]: {n} {what}")
     return result

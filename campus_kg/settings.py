@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     query_timeout_ms: int = Field(default=10_000, ge=100)
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     ladybug_buffer_pool_mb: int = Field(default=2048, ge=0)
+    graph_patch_max_share: float = Field(default=0.05, ge=0, le=1)
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)

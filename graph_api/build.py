@@ -1,23 +1,28 @@
 """Build the graph from the lakehouse and resolution outputs.
 
-Ladybug: every build writes a new database file and, only when it is complete, switches the
-workspace's CURRENT pointer atomically; the server keeps answering from the previous file until
-then. Neo4j: the database is cleared and reloaded in batches (blue/green databases come with the
-lineage work).
+Ladybug: every build writes a new database file (a fresh one, or a copy of the served one that a
+patch changes) and, only when it is complete, switches the workspace's CURRENT pointer atomically;
+the server keeps answering from the previous file until then. Neo4j Community has one database: a
+full build clears and reloads it, a patch changes it in place (see graph_api.targets).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.store import GraphStore, open_store
+from graph_api.patch import PatchPlan, apply_patch, plan_patch, write_snapshot
+from graph_api.store import GraphStore
+from graph_api.targets import build_target
 from ingest.lakehouse import DUCK_TYPES, Lakehouse
 from ingest.standardise import standardise_org_name
 from ontology.model import load_ontology
@@ -32,14 +37,24 @@ class BuildResult:
     rels: dict[str, int] = field(default_factory=dict)
     unresolved: dict[str, int] = field(default_factory=dict)
     path: str | None = None
+    plan: PatchPlan | None = None
+    patched: dict[str, int] | None = None  # nodes and relationships a patch loaded again
+
+
+class PatchRefused(RuntimeError):
+    """`--mode patch` was asked for but the change is too large or cannot be patched."""
+
+
+BUILD_MODES = ("auto", "full", "patch")
 
 
 def _arrow(lake: Lakehouse, sql: str, params: list | None = None) -> pa.Table:
     return lake.con.sql(sql, params=params or None).to_arrow_table()
 
 
-def master_nodes_sql(entity_type: str) -> str:
-    """One row per master entity, its surviving attributes pivoted into the ontology's columns."""
+def master_nodes_sql(entity_type: str, only: str = "") -> str:
+    """One row per master entity, its surviving attributes pivoted into the ontology's columns.
+    `only`: an extra condition on `master_id` (a patch loads only the entities it touches)."""
     ont = load_ontology()
     props = [p for p in ont.class_properties(entity_type) if p.name != ont.cls(entity_type).key]
     cols = "".join(
@@ -47,7 +62,7 @@ def master_nodes_sql(entity_type: str) -> str:
         for p in props
     )
     return f"""SELECT m.master_id AS id{cols}
-        FROM (SELECT DISTINCT master_id FROM res_link WHERE entity_type = '{entity_type}') m
+        FROM (SELECT DISTINCT master_id FROM res_link WHERE entity_type = '{entity_type}' {only}) m
         LEFT JOIN res_attribute a ON a.master_id = m.master_id AND a.entity_type = '{entity_type}'
         GROUP BY m.master_id ORDER BY m.master_id"""
 
@@ -66,8 +81,28 @@ LEFT JOIN res_link k ON k.member_id = h.record_id
 LEFT JOIN res_attribute a ON a.master_id = k.master_id AND a.property = h.property AND a.value = h.value
      AND a.source_record_id = h.record_id AND h.retired_run IS NULL
 LEFT JOIN source_authority sa ON sa.source = h.source AND sa.property = h.property
+WHERE true
 ORDER BY h.statement_id, chosen DESC
 """
+
+
+def _edge_columns(rel_type: str) -> str:
+    """The relationship's own properties (role, from, to, rank) out of `dwd_relation r`'s JSON."""
+    ont = load_ontology()
+    return "".join(f""", TRY_CAST(json_extract_string(r.properties, '$.{p}') AS {DUCK_TYPES[ont.prop(p).datatype]})
+                   AS {p}""" for p in ont.rel(rel_type).properties)
+
+
+def _edges_sql(rel_type: str, sql: str) -> str:
+    """One edge per distinct set of properties, but no bare edge beside one that says more: HR's
+    dated position in a college makes the academic system's undated one in the same college redundant."""
+    props = load_ontology().rel(rel_type).properties
+    if not props:
+        return sql + " ORDER BY ALL"
+    said = " OR ".join(f"{p} IS NOT NULL" for p in props)
+    return f"""SELECT * FROM ({sql}) e
+        QUALIFY ({said}) OR count(*) FILTER (WHERE {said}) OVER (PARTITION BY "from", "to") = 0
+        ORDER BY ALL"""
 
 
 def _person_lookup(lake: Lakehouse, match_on: str) -> None:
@@ -95,10 +130,11 @@ def _mention_frames(lake: Lakehouse, rel_type: str, direction: str, own_type: st
     own, other = ("l.master_id", "m.master_id")
     start, end = (own, other) if direction == "out" else (other, own)
     start_label, end_label = (own_type, "Person") if direction == "out" else ("Person", own_type)
-    table = _arrow(lake, f"""SELECT DISTINCT {start} AS "from", {end} AS "to"
+    table = _arrow(lake, _edges_sql(rel_type, f"""SELECT DISTINCT {start} AS "from", {end} AS "to"{_edge_columns(rel_type)}
         FROM res_mention m JOIN dwd_record d USING (record_id)
         JOIN res_link l ON l.member_id = m.record_id AND l.entity_type = d.entity_type
-        WHERE m.rel_type = ? AND m.master_id IS NOT NULL AND d.entity_type = ?""", [rel_type, own_type])
+        LEFT JOIN dwd_relation r ON r.record_id = m.record_id AND r.rel_type = m.rel_type AND r.position = m.position
+        WHERE m.rel_type = ? AND m.master_id IS NOT NULL AND d.entity_type = ?"""), [rel_type, own_type])
     for rule, n in lake.con.execute("""SELECT m.rule, count(*) FROM res_mention m JOIN dwd_record d USING (record_id)
             WHERE m.rel_type = ? AND d.entity_type = ? AND m.master_id IS NULL GROUP BY 1""",
                                     [rel_type, own_type]).fetchall():
@@ -129,13 +165,13 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
         own, other = ("l.master_id", "k.master_id")
         start, end = (own, other) if direction == "out" else (other, own)
         start_label, end_label = (own_type, target_type) if direction == "out" else (target_type, own_type)
-        table = _arrow(lake, f"""SELECT DISTINCT {start} AS "from", {end} AS "to"
+        table = _arrow(lake, _edges_sql(rel_type, f"""SELECT DISTINCT {start} AS "from", {end} AS "to"{_edge_columns(rel_type)}
             FROM dwd_relation r
             JOIN dwd_record d USING (record_id)
             JOIN res_link l ON l.member_id = r.record_id AND l.entity_type = d.entity_type
             JOIN _lookup k ON k.value = r.target_value
             WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ?
-              AND d.entity_type = ? AND {start} <> {end}""", [rel_type, direction, target_type, match_on, own_type])
+              AND d.entity_type = ? AND {start} <> {end}"""), [rel_type, direction, target_type, match_on, own_type])
         total, matched = lake.con.execute("""SELECT count(*), count(k.value) FROM dwd_relation r
             JOIN dwd_record d USING (record_id) LEFT JOIN _lookup k ON k.value = r.target_value
             WHERE r.rel_type = ? AND r.direction = ? AND r.target_type = ? AND r.match_on = ? AND d.entity_type = ?""",
@@ -156,55 +192,86 @@ class Frame:
     end: str | None = None
 
 
-def graph_frames(lake: Lakehouse, result: BuildResult) -> Iterator[Frame]:
-    """Everything the graph holds, as frames in load order (nodes before the relationships that need them)."""
+def edge_frames(lake: Lakehouse, result: BuildResult) -> list[tuple[str, str, str, pa.Table]]:
+    """The relationships between master entities: (type, from label, to label, table)."""
+    edges = list(relation_frames(lake, result))
+    if lake.has_table("res_org_parent"):
+        edges.append(("SUB_ORGANISATION_OF", "Organisation", "Organisation", _arrow(
+            lake, 'SELECT child_id AS "from", parent_id AS "to" FROM res_org_parent ORDER BY ALL')))
+    return edges
+
+
+def _only(column: str, scope_table: str, scoped: bool) -> str:
+    """A patch loads only what it touches: the IDs in the named scope table (see graph_api.patch)."""
+    return f" AND {column} IN (SELECT id FROM {scope_table})" if scoped else ""
+
+
+def graph_frames(lake: Lakehouse, result: BuildResult, edges: list | None = None,
+                 scoped: bool = False) -> Iterator[Frame]:
+    """Everything the graph holds, as frames in load order (nodes before the relationships that need them).
+
+    `scoped`: only the entities, records, statements and former IDs in the patch's scope tables,
+    the ingest runs the graph lacks, and the relationships that touch a scoped entity."""
     ont = load_ontology()
     masters = [r[0] for r in lake.con.execute("SELECT DISTINCT entity_type FROM res_link ORDER BY 1").fetchall()]
     for entity_type in masters:
-        yield Frame("node", entity_type, _arrow(lake, master_nodes_sql(entity_type)))
-    yield Frame("node", "SourceSystem", _arrow(lake, "SELECT system AS id, name, department FROM source_system ORDER BY 1"))
-    yield Frame("node", "IngestRun", _arrow(
-        lake, "SELECT run_id AS id, started_at FROM ingest_run WHERE status = 'completed' ORDER BY 1"))
-    yield Frame("node", "SourceRecord", _arrow(lake, """
-        SELECT record_id AS id, entity_type, record_key, row_hash, system, table_name FROM dwd_record ORDER BY 1"""))
-    yield Frame("rel", "FROM_SYSTEM", _arrow(lake, 'SELECT record_id AS "from", system AS "to" FROM dwd_record'),
+        yield Frame("node", entity_type, _arrow(lake, master_nodes_sql(
+            entity_type, _only("master_id", "_scope_masters", scoped))))
+    if not scoped:
+        yield Frame("node", "SourceSystem", _arrow(
+            lake, "SELECT system AS id, name, department FROM source_system ORDER BY 1"))
+    yield Frame("node", "IngestRun", _arrow(lake, f"""SELECT run_id AS id, started_at FROM ingest_run
+        WHERE status = 'completed' {_only("run_id", "_scope_runs", scoped)} ORDER BY 1"""))
+    records = _only("record_id", "_scope_records", scoped)
+    yield Frame("node", "SourceRecord", _arrow(lake, f"""SELECT record_id AS id, entity_type, record_key, row_hash,
+        system, table_name FROM dwd_record WHERE true {records} ORDER BY 1"""))
+    yield Frame("rel", "FROM_SYSTEM", _arrow(
+        lake, f'SELECT record_id AS "from", system AS "to" FROM dwd_record WHERE true {records}'),
                 "SourceRecord", "SourceSystem")
-    yield Frame("rel", "LOADED_IN", _arrow(lake, 'SELECT record_id AS "from", run_id AS "to" FROM dwd_record'),
+    # The load that brought this version of the record (not merely the latest load that saw it).
+    yield Frame("rel", "LOADED_IN", _arrow(
+        lake, f'SELECT record_id AS "from", version_run AS "to" FROM dwd_record WHERE true {records}'),
                 "SourceRecord", "IngestRun")
     for entity_type in masters:
         if entity_type in ont.rel("RESOLVED_TO").targets:
-            yield Frame("rel", "RESOLVED_TO", _arrow(lake, """
+            yield Frame("rel", "RESOLVED_TO", _arrow(lake, f"""
                 SELECT l.member_id AS "from", l.master_id AS "to", l.rule,
                        CASE WHEN l.rule LIKE 'probabilistic:%' THEN TRY_CAST(split_part(l.rule, ':', 2) AS DOUBLE)
                             WHEN l.rule LIKE 'exact:%' OR l.rule LIKE 'steward:%' THEN 1.0 END AS probability,
                        CASE WHEN l.rule LIKE 'steward:%' THEN split_part(l.rule, ':', 2) END AS decision
                 FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
-                WHERE l.entity_type = ?""", [entity_type]), "SourceRecord", entity_type)
-    yield Frame("node", "Statement", _arrow(lake, STATEMENT_NODES_SQL))
-    yield Frame("rel", "STATED_IN", _arrow(lake, """
+                WHERE l.entity_type = ? {_only("l.member_id", "_scope_records", scoped)}""", [entity_type]),
+                        "SourceRecord", entity_type)
+    statements = _only("h.statement_id", "_scope_statements", scoped)
+    yield Frame("node", "Statement", _arrow(lake, STATEMENT_NODES_SQL.replace("WHERE true", f"WHERE true {statements}")))
+    yield Frame("rel", "STATED_IN", _arrow(lake, f"""
         SELECT h.statement_id AS "from", h.record_id AS "to" FROM dwd_statement_history h
-        WHERE h.record_id IN (SELECT record_id FROM dwd_record)"""), "Statement", "SourceRecord")
+        WHERE h.record_id IN (SELECT record_id FROM dwd_record) {statements}"""), "Statement", "SourceRecord")
     for entity_type in masters:
         if entity_type in ont.rel("DESCRIBES").targets:
-            yield Frame("rel", "DESCRIBES", _arrow(lake, """
+            yield Frame("rel", "DESCRIBES", _arrow(lake, f"""
                 SELECT h.statement_id AS "from", l.master_id AS "to" FROM dwd_statement_history h
-                JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = ?""", [entity_type]),
-                        "Statement", entity_type)
-    yield Frame("node", "FormerId", _arrow(lake, """
+                JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = ? WHERE true {statements}""",
+                                                   [entity_type]), "Statement", entity_type)
+    former = _only("r.master_id", "_scope_former", scoped)
+    yield Frame("node", "FormerId", _arrow(lake, f"""
         SELECT r.master_id AS id, r.entity_type, r.status, u.started_at AS changed_at
         FROM res_master_registry r LEFT JOIN ingest_run u ON u.run_id = r.updated_run
-        WHERE r.status <> 'active' ORDER BY 1"""))
+        WHERE r.status <> 'active' {former} ORDER BY 1"""))
     for entity_type in masters:
         if entity_type in ont.rel("MERGED_INTO").targets:
-            yield Frame("rel", "MERGED_INTO", _arrow(lake, """
+            touching = (f" AND (r.master_id IN (SELECT id FROM _scope_former) "
+                        f"OR r.merged_into IN (SELECT id FROM _scope_masters))") if scoped else ""
+            yield Frame("rel", "MERGED_INTO", _arrow(lake, f"""
                 SELECT r.master_id AS "from", r.merged_into AS "to" FROM res_master_registry r
                 WHERE r.status = 'merged' AND r.entity_type = ?
-                  AND r.merged_into IN (SELECT master_id FROM res_link)""", [entity_type]), "FormerId", entity_type)
-    for rel_type, start, end, table in relation_frames(lake, result):
+                  AND r.merged_into IN (SELECT master_id FROM res_link) {touching}""", [entity_type]),
+                        "FormerId", entity_type)
+    scope = _arrow(lake, "SELECT id FROM _scope_masters").column("id") if scoped else None
+    for rel_type, start, end, table in edges if edges is not None else edge_frames(lake, result):
+        if scope is not None:
+            table = table.filter(pc.or_(pc.is_in(table["from"], scope), pc.is_in(table["to"], scope)))
         yield Frame("rel", rel_type, table, start, end)
-    if lake.has_table("res_org_parent"):
-        yield Frame("rel", "SUB_ORGANISATION_OF", _arrow(
-            lake, 'SELECT child_id AS "from", parent_id AS "to" FROM res_org_parent'), "Organisation", "Organisation")
 
 
 def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Callable[[str], None],
@@ -220,34 +287,57 @@ def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Ca
 
 
 def build_graph(settings: Settings, workspace: Workspace, backend: str | None = None,
-                step: Callable[[str], None] = lambda _: None) -> BuildResult:
+                step: Callable[[str], None] = lambda _: None, mode: str = "auto") -> BuildResult:
+    """Builds the graph and switches the served graph to it.
+
+    mode `auto`: patch a copy of the served build when the change is small (graph_patch_max_share),
+    rebuild otherwise; `full`: always rebuild; `patch`: patch or fail."""
+    if mode not in BUILD_MODES:
+        raise ValueError(f"build mode must be one of {BUILD_MODES}, not {mode!r}")
     backend = backend or settings.graph_backend
     now = dt.datetime.now(dt.UTC)
     build_id = f"build-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     result = BuildResult(build_id, backend)
+    target = build_target(settings, workspace, backend)
+    previous = workspace.read_current_graph() or {}
     with Lakehouse(workspace.lakehouse, read_only=True) as lake:
         run_id = lake.latest_run()
-        if backend == "ladybug":
-            path = workspace.graph_dir / "ladybug" / f"{build_id}.lbdb"
-            with open_store(settings, backend="ladybug", ladybug_path=path) as store:
-                load_graph(store, lake, result, step)
-            result.path = str(path)
+        edges = edge_frames(lake, result)
+        plan = PatchPlan(False, "a full build was asked for")
+        if mode != "full":
+            if previous.get("backend") == backend:
+                snapshot = Path(previous["snapshot"]) if previous.get("snapshot") else None
+                plan = plan_patch(lake, snapshot, edges, settings.graph_patch_max_share)
+            else:
+                plan = PatchPlan(False, "no served build of this backend to patch")
+            if mode == "patch" and not plan.patch:
+                raise PatchRefused(plan.reason)
+        result.plan = plan
+        if plan.patch:
+            store, result.path = target.copy_of(previous, build_id)
+            with store:
+                apply_patch(store, lake, plan, lambda: load_graph(
+                    store, lake, result, step, graph_frames(lake, result, edges, scoped=True)))
+                loaded = {**result.nodes, **result.rels}
+                result.nodes = {label: store.count(label) for label in store.schema.nodes}
+                result.rels = {rel: store.count_rels(rel) for rel in store.schema.rels}
+                result.patched = loaded
         else:
-            with open_store(settings, backend="neo4j") as store:
-                store.clear()  # type: ignore[attr-defined]
-                load_graph(store, lake, result, step)
-    previous = workspace.read_current_graph() or {}
+            store, result.path = target.fresh(build_id)
+            with store:
+                load_graph(store, lake, result, step, graph_frames(lake, result, edges))
+        snapshot_dir = workspace.graph_dir / "snapshots" / build_id
+        write_snapshot(lake, edges, snapshot_dir)
     workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, "run_id": run_id,
-                             "built_at": now.isoformat(), "nodes": result.nodes, "rels": result.rels})
-    if backend == "ladybug":
-        _prune_old_builds(workspace, keep={result.path, previous.get("path")})
+                             "built_at": now.isoformat(), "mode": "patch" if plan.patch else "full",
+                             "patched_from": previous.get("build_id") if plan.patch else None,
+                             "snapshot": str(snapshot_dir), "nodes": result.nodes, "rels": result.rels})
+    target.prune(keep={result.path, previous.get("path")})
+    _prune_snapshots(workspace, keep={build_id, previous.get("build_id")})
     return result
 
 
-def _prune_old_builds(workspace: Workspace, keep: set[str | None]) -> None:
-    """Deletes every build file but the one just published and the one before it (a server may
-    still be answering from it). Builds that were killed half-way are never published: they go."""
-    for build in (workspace.graph_dir / "ladybug").glob("build-*.lbdb"):
-        if str(build) not in keep:
-            for f in (build, build.with_suffix(".lbdb.wal")):
-                f.unlink(missing_ok=True)
+def _prune_snapshots(workspace: Workspace, keep: set[str | None]) -> None:
+    for snapshot in (workspace.graph_dir / "snapshots").glob("build-*"):
+        if snapshot.name not in keep:
+            shutil.rmtree(snapshot, ignore_errors=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from pydantic import BaseModel, Field
 
 
@@ -25,9 +27,13 @@ class SourceRecordRef(BaseModel):
 
 
 class Membership(BaseModel):
+    """A dated position or membership (org:Membership, vivo:Position)."""
+
     org_id: str
     org_name: str | None
     role: str | None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
 
 
 class PersonRecord(BaseModel):

@@ -111,7 +111,7 @@ class Lakehouse:
             last_seen_run VARCHAR, retired_run VARCHAR)""")
         create("""CREATE TABLE IF NOT EXISTS dwd_relation (
             record_id VARCHAR, rel_type VARCHAR, direction VARCHAR, target_type VARCHAR,
-            match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER)""")
+            match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER, properties JSON)""")
         create("""CREATE TABLE IF NOT EXISTS source_authority (
             source VARCHAR, property VARCHAR, rank INTEGER, PRIMARY KEY (source, property))""")
         create("""CREATE TABLE IF NOT EXISTS source_field (

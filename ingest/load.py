@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ingest.validation import record_rules
 from ontology.model import Ontology, PropertyDef, load_ontology
 
 CHUNK_ROWS = 10_000
+POSITION = "@position"  # a relationship property filled from the place in a split list
 AUTHOR_LIST = "authors"  # a relationship's `split: authors`: the author-list parser, not a regex
 FORMULA_STARTS = frozenset("=@+-\t\r")
 
@@ -181,6 +183,23 @@ def standardise_value(ont: Ontology, prop: PropertyDef, value: str, rule: FieldR
     return value, None
 
 
+def _edge_properties(sc, rel, values: dict, position: int) -> str | None:
+    """A relationship's own properties (role, from, to, author rank) as JSON, typed like any field.
+    A value that does not parse is left out: the edge still holds, without that detail."""
+    out = {}
+    for name, column in rel.properties.items():
+        if column == POSITION:
+            out[name] = position
+            continue
+        raw = std.clean_text(values.get(column))
+        if raw is None:
+            continue
+        value, flag = standardise_value(sc.ont, sc.ont.prop(name), raw, FieldRule(property=name), sc.ctx)
+        if value is not None and (flag is None or flag.dimension == INFO):
+            out[name] = value.isoformat() if isinstance(value, dt.date) else value
+    return json.dumps(out, ensure_ascii=False) if out else None
+
+
 def _flagged(result: tuple[object, str | None]):
     value, text = result
     return value, (Flag(text) if text else None)
@@ -292,7 +311,8 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
             relations.append({"record_id": record_id, "rel_type": rel.type, "direction": rel.direction,
                               "target_type": rel.target, "match_on": rel.match_on, "target_value": part,
                               "target_keys": ";".join(std.name_keys(part)) if "name" in rel.match_on else None,
-                              "position": position})
+                              "position": position,
+                              "properties": _edge_properties(sc, rel, values, position) if rel.properties else None})
     updated = values.get(source.updated_column) if source.updated_column else None
     return {
         ods_table(source.name): [{"_run_id": sc.run_id, "_row_no": row.row_no, "_record_key": key,

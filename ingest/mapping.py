@@ -54,6 +54,8 @@ class RelationshipRule(_Strict):
     direction: Literal["out", "in"] = "out"  # in: the target is the relationship's start node
     split: str | None = None  # for lists in one cell (author lists)
     strip_prefix: str | None = None
+    # Edge property -> the column that holds it, or `@position`: the place in a split list (author rank).
+    properties: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_terms(self) -> RelationshipRule:
@@ -64,6 +66,10 @@ class RelationshipRule(_Strict):
             ont.prop(self.match_on)
         except OntologyError as exc:
             raise ValueError(str(exc)) from None
+        for name in self.properties:
+            if name not in rel.properties:
+                raise ValueError(f"{self.type} has no edge property {name!r} in the ontology "
+                                 f"(it has: {', '.join(rel.properties) or 'none'})")
         ends = rel.targets if self.direction == "out" else rel.sources
         if self.target not in ends:
             raise ValueError(f"{self.type} cannot have {self.target} at that end (direction {self.direction})")

@@ -1,5 +1,6 @@
 """Saved Cypher queries (`queries/*.cypher`), loaded by name. Each file is plain Cypher in the
-subset both backends accept; a leading `//` comment says what it returns."""
+subset both backends accept; a leading `//` comment says what it returns. The ones in `write/` change
+the graph: the build uses them, and they are not offered to analysts."""
 
 from __future__ import annotations
 

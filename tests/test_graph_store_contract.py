@@ -51,3 +51,17 @@ def test_the_port_refuses_what_the_ontology_does_not_define(backend, graph_store
         store.load_nodes("Pet", pa.table({"id": ["X"]}))
     with pytest.raises(GraphStoreError, match="does not connect"):
         store.load_rels("MEMBER_OF", "Organisation", "Person", pa.table({"from": ["O1"], "to": ["P1"]}))
+
+
+@each_backend
+def test_delete_nodes_takes_their_relationships_and_reloading_adds_them_back(backend, graph_store_factory):
+    store = graph_store_factory(backend)
+    _load_small_graph(store)
+    store.delete_nodes("Person", ["P00000001"])
+    assert store.count("Person") == 1 and store.count_rels("MEMBER_OF") == 1
+    store.load_nodes("Person", pa.table({"id": ["P00000001"], "name": ["张伟"]}))
+    store.load_rels("MEMBER_OF", "Person", "Organisation", pa.table({"from": ["P00000001"], "to": ["O00000001"],
+                                                                      "role": ["副教授"]}))
+    assert store.query("MATCH (p:Person)-[m:MEMBER_OF]->(o:Organisation) WHERE p.id = 'P00000001' "
+                       "RETURN m.role AS role") == [{"role": "副教授"}]
+    assert store.count_rels("MEMBER_OF") == 2

@@ -66,9 +66,21 @@ class GraphStore(ABC):
         self._run_write_batch(statements)
 
     @final
+    def delete_nodes(self, label: str, keys: list[str]) -> None:
+        """Deletes the nodes of `label` with these keys, and every relationship they have."""
+        if keys:
+            self._run_write_batch([(self.dialect.delete_nodes_statement(self._node_table(label)), {"keys": keys})])
+
+    @final
     def count(self, label: str) -> int:
         self._node_table(label)
         rows = self.query(f"MATCH (n:{label}) RETURN count(n) AS n")
+        return int(rows[0]["n"])
+
+    @final
+    def count_rels(self, rel_type: str) -> int:
+        self._rel_table(rel_type)
+        rows = self.query(f"MATCH ()-[r:{rel_type}]->() RETURN count(r) AS n")
         return int(rows[0]["n"])
 
     def close(self) -> None:

@@ -21,6 +21,9 @@ class Dialect(ABC):
     @abstractmethod
     def rel_load_statement(self, rel: RelTable, from_label: str, to_label: str) -> str: ...
 
+    def delete_nodes_statement(self, table: NodeTable) -> str:
+        return f"MATCH (n:{table.label}) WHERE n.{table.key} IN $keys DETACH DELETE n"
+
     def to_python(self, value: Any) -> Any:
         """Driver value -> plain Python (dates, lists, maps)."""
         if isinstance(value, list):

@@ -150,7 +150,9 @@ def _hr(pop: Population, mess: Mess, truth: _Truth) -> Export:
                 "手机号码": {"property": "phone"}, "电子邮箱": {"property": "email"},
                 "参加工作日期": {"property": "hire_date", "date_formats": ["%Y-%m-%d"]}},
                encoding="gbk",
-               relationships=[{"type": "MEMBER_OF", "column": "所在单位", "target": "Organisation", "match_on": "name"}],
+               # A position as org:Membership / vivo:Position dates it: the title held, since hire.
+               relationships=[{"type": "MEMBER_OF", "column": "所在单位", "target": "Organisation", "match_on": "name",
+                               "properties": {"role": "职称", "start_date": "参加工作日期"}}],
                authority=PERSON_AUTHORITY_HR)
     for p in pop.persons:
         if p.role != "staff":
@@ -207,7 +209,7 @@ def _graduate(pop: Population, mess: Mess, truth: _Truth) -> Export:
                 "身份证号": {"property": "id_number"}, "学科代码": {"property": "discipline_code"},
                 "培养层次": {"property": "degree_level"}, "学院": {"property": "org_name"}},
                relationships=[{"type": "ADVISES", "column": "导师工号", "target": "Person", "match_on": "staff_no",
-                               "direction": "in"},
+                               "direction": "in", "properties": {"role": "培养层次"}},
                               {"type": "MEMBER_OF", "column": "学院", "target": "Organisation", "match_on": "name"},
                               {"type": "IN_DISCIPLINE", "column": "学科代码", "target": "Discipline",
                                "match_on": "discipline_code"}],
@@ -256,7 +258,8 @@ def _research(pop: Population, mess: Mess, truth: _Truth, rng: random.Random) ->
                   {"成果名称": {"property": "title"}, "第一作者单位": {"property": "org_name"},
                    "发表年份": {"property": "publication_year"}},
                   relationships=[{"type": "AUTHOR_OF", "column": "作者", "target": "Person",
-                                  "match_on": "author_name", "direction": "in", "split": "authors"}])
+                                  "match_on": "author_name", "direction": "in", "split": "authors",
+                                  "properties": {"rank": "@position"}}])
     projects = Export("research_projects", "ky/科研_项目.csv", "KY", "科研管理系统", "科学技术处", "科研项目",
                       "Project", ["项目编号"], ["项目编号", "项目名称", "负责人", "负责人工号", "负责人单位",
                                                 "经费（万元）", "立项日期"],

@@ -1,0 +1,102 @@
+"""Small changes patch the served graph, large ones rebuild it; a patched graph equals a rebuilt one."""
+
+import csv
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from campus_kg import pipeline
+from campus_kg.cli import app
+from campus_kg.state import StateStore
+from campus_kg.workspace import Workspace
+from graph_api.build import PatchRefused, build_graph
+from graph_api.store import open_store
+from ingest.lakehouse import Lakehouse
+from tests.graph_dump import dump
+
+QUIET = Console(quiet=True)
+
+
+def _change_sources(demo, ws: Workspace, settings) -> str:
+    """One renamed person, one deleted HR row, and a steward's merge of two persons: a small change."""
+    hr = next(Path(ws.root / "sources").rglob("人事_*.csv"))
+    rows = list(csv.reader(hr.read_text(encoding="gbk").splitlines()))
+    header = rows[0]
+    picked = random.Random(5).sample(range(1, len(rows)), 2)
+    renamed = rows[picked[0]]
+    renamed[header.index("姓名")] = "欧阳新名"
+    del rows[picked[1]]
+    with open(hr, "w", encoding="gbk", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    with Lakehouse(ws.lakehouse, read_only=True) as lake:
+        (a, _), (b, _) = lake.con.execute("""SELECT min(l.member_id), l.master_id FROM res_link l
+            JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'
+            GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT 2""").fetchall()
+    StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).add_decision(
+        "Person", a, b, "same", "steward-1", "one person, two records")
+    return renamed[header.index("工号")]
+
+
+@pytest.fixture
+def changed(demo, tmp_path):
+    shutil.copytree(demo.workspace.root, tmp_path / "ws")
+    shutil.copytree(demo.generated.mapping_path.parent, tmp_path / "ws" / "sources")
+    ws = Workspace.at(tmp_path / "ws")
+    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    staff_no = _change_sources(demo, ws, settings)
+    pipeline.run_ingest(ws.root / "sources" / demo.generated.mapping_path.name, ws, QUIET)
+    pipeline.run_resolve(ws, QUIET, settings)
+    return ws, settings, staff_no
+
+
+def _dump(path: str, settings) -> dict:
+    with open_store(settings, backend="ladybug", ladybug_path=Path(path), read_only=True) as store:
+        return dump(store)
+
+
+def test_a_small_change_patches_and_equals_a_full_rebuild(changed):
+    ws, settings, staff_no = changed
+    served_before = ws.read_current_graph()
+    patched = build_graph(settings, ws)
+    assert patched.patched is not None, patched.plan.reason
+    pointer = ws.read_current_graph()
+    assert pointer["mode"] == "patch" and pointer["patched_from"] == served_before["build_id"]
+    with Lakehouse(ws.lakehouse, read_only=True) as lake:
+        records = lake.con.execute("SELECT count(*) FROM dwd_record").fetchall()[0][0]
+    assert 0 < patched.plan.records <= settings.graph_patch_max_share * records
+    # the patch loaded only a small part of the graph again
+    assert patched.patched["Statement"] < patched.nodes["Statement"] / 10
+    assert Path(served_before["path"]).exists(), "the build the server answers from is never written"
+
+    rebuilt = build_graph(settings, ws, mode="full")
+    assert rebuilt.patched is None
+    patched_graph, rebuilt_graph = _dump(patched.path, settings), _dump(rebuilt.path, settings)
+    assert patched_graph.keys() == rebuilt_graph.keys()
+    for key in rebuilt_graph:
+        assert patched_graph[key] == rebuilt_graph[key], key
+    names = {row[0]: row for row in patched_graph["Person"]}
+    assert any("欧阳新名" in row for row in names.values())
+
+
+def test_a_large_change_rebuilds_and_patch_mode_refuses_it(changed):
+    ws, settings, _ = changed
+    strict = settings.model_copy(update={"graph_patch_max_share": 0.0001})
+    with pytest.raises(PatchRefused, match="graph_patch_max_share"):
+        build_graph(strict, ws, mode="patch")
+    result = build_graph(strict, ws)
+    assert result.patched is None and "patch limit 0.01%" in result.plan.reason
+    assert ws.read_current_graph()["mode"] == "full"
+
+
+def test_build_graph_command_reports_the_mode(changed):
+    ws, _, _ = changed
+    runner = CliRunner()
+    out = runner.invoke(app, ["build-graph", "--workspace", str(ws.root), "--mode", "patch"])
+    assert out.exit_code == 0, out.output
+    assert "patched" in out.output
+    out = runner.invoke(app, ["build-graph", "--workspace", str(ws.root), "--mode", "sideways"])
+    assert out.exit_code == 2 and "--mode must be one of" in out.output
