@@ -40,6 +40,11 @@ def run_ingest(mapping_path: Path, workspace: Workspace, console: Console,
             return lambda n: progress.advance(task, n)
 
         result = ingest(mapping, lake, str(mapping_path), on_source, thresholds)
+    if result.quality is not None:
+        from ingest import quality
+
+        workspace.quality_report.parent.mkdir(parents=True, exist_ok=True)
+        quality.write_json(result.quality, workspace.quality_report)
     table = Table(title=f"ingest run {result.run_id}: read = loaded + quarantined")
     table.add_column("source 来源")
     for col in ("read 读取", "loaded 入库", "quarantined 隔离", "new 新增", "changed 变更", "deleted 删除"):
@@ -110,9 +115,12 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
 def run_resolve(workspace: Workspace, console: Console, settings: Settings | None = None) -> ResolveResult:
     settings = settings or Settings(workspace=workspace.root)
     options = linkage_options(settings, workspace)
+    corrections = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).corrections(
+        status="approved")
     with console.status("resolving: identifiers, steward decisions, probabilistic linkage…"), \
             Lakehouse(workspace.lakehouse) as lake:
-        result = resolve(lake, options)
+        result = resolve(lake, options, corrections)
+        publish_review_queue(lake, workspace.review_queue)
     table = Table(title="resolution: master entities")
     table.add_column("entity type 实体类型")
     table.add_column("records 记录", justify="right")
@@ -129,6 +137,24 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
         console.print(f"[yellow]{result.refused_merges} merges refused: they would join two different valid ID "
                       "numbers or a steward's 'not the same'")
     return result
+
+
+def publish_review_queue(lake: Lakehouse, out: Path) -> None:
+    """The review queue with each pair's departments and master IDs, replaced atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.parquet")
+    lake.con.execute(f"""COPY (
+        SELECT q.item_id, q.entity_type, q.record_a, q.record_b, q.match_probability, q.match_weight, q.reason,
+               CAST(q.evidence AS VARCHAR) AS evidence, q.run_id,
+               la.master_id AS master_a, lb.master_id AS master_b,
+               sa.department AS department_a, sb.department AS department_b
+        FROM res_review q
+        LEFT JOIN res_link la ON la.member_id = q.record_a
+        LEFT JOIN res_link lb ON lb.member_id = q.record_b
+        LEFT JOIN dwd_record ra ON ra.record_id = q.record_a LEFT JOIN source_system sa ON sa.system = ra.system
+        LEFT JOIN dwd_record rb ON rb.record_id = q.record_b LEFT JOIN source_system sb ON sb.system = rb.system
+        ORDER BY q.match_probability DESC, q.item_id) TO '{tmp}' (FORMAT parquet)""")
+    tmp.replace(out)
 
 
 def run_evaluate(workspace: Workspace, truth: Path, mentions_csv: Path | None, console: Console) -> dict:
@@ -172,6 +198,9 @@ def run_build(settings: Settings, workspace: Workspace, console: Console, backen
         result = build_graph(settings, workspace, backend, step=lambda name: progress.update(
             task, advance=1, description=f"build graph: {name}"), mode=mode)
     plan = result.plan
+    if result.unchanged:
+        console.print(f"graph unchanged 图谱无变化: still serving {result.build_id}")
+        return result
     if result.patched is not None:
         console.print(f"patched 增量更新 the served graph: {plan.masters} entities, {plan.records} source records, "
                       f"{plan.statements} statements loaded again ({plan.reason})")

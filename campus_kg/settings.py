@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     ladybug_buffer_pool_mb: int = Field(default=2048, ge=0)
     graph_patch_max_share: float = Field(default=0.05, ge=0, le=1)
+    graph_connections: int = Field(default=8, ge=1, le=64)
+    cypher_max_rows: int = Field(default=1_000, ge=1, le=100_000)
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)

@@ -1,7 +1,9 @@
-"""Human-authored state: API tokens, the access log and steward decisions (corrections join them).
+"""Human-authored state: API tokens, the access log, steward decisions, correction requests and the
+audit trail of every steward action.
 
 Any SQLAlchemy URL works; SQLite in the workspace is the default. The access log is append-only:
-no code path updates or deletes it, and on SQLite triggers refuse both.
+no code path updates or deletes it, and on SQLite triggers refuse both. So are the decisions, the
+correction events and the audit trail: a changed mind is a newer row.
 """
 
 from __future__ import annotations
@@ -62,10 +64,43 @@ steward_decision = Table(
     Column("review_item", String(32)),  # the review item it answered, if any
 )
 
+CORRECTION_STATUSES = ("open", "approved", "refused")
+
+# A person's request to correct a value (PIPL art. 46), and each step a steward takes on it: one row
+# per event, never updated; the newest row of a request is its status.
+correction_event = Table(
+    "correction_event", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("request_id", String(16), nullable=False, index=True),
+    Column("person_id", String(32), nullable=False, index=True),
+    Column("property", String(80), nullable=False),
+    Column("current_value", Text),
+    Column("proposed_value", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("evidence", Text),
+    Column("status", String(10), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("note", Text),  # the steward's reason when approving or refusing
+)
+
+# Every action a steward, auditor or admin takes through the API: who, what, on what, why.
+audit_trail = Table(
+    "audit_trail", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("target", String(300)),
+    Column("detail", Text),  # JSON
+)
+
+APPEND_ONLY = ("access_log", "steward_decision", "correction_event", "audit_trail")
 _APPEND_ONLY_SQLITE = tuple(
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
     f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
-    for table in ("access_log", "steward_decision") for verb in ("UPDATE", "DELETE"))
+    for table in APPEND_ONLY for verb in ("UPDATE", "DELETE"))
 
 
 @dataclass(frozen=True)
@@ -159,6 +194,77 @@ class StateStore:
             for row in conn.execute(q).mappings():
                 latest[(row["entity_type"], row["record_a"], row["record_b"])] = dict(row)
         return list(latest.values())
+
+    def decisions_log(self, record_ids: set[str] | None = None) -> list[dict]:
+        """Every judgement ever recorded (oldest first), optionally only those touching these records."""
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(select(steward_decision).order_by(steward_decision.c.id)).mappings()]
+        if record_ids is not None:
+            rows = [r for r in rows if r["record_a"] in record_ids or r["record_b"] in record_ids]
+        return rows
+
+    # ---- corrections ---------------------------------------------------------------------------
+    def request_correction(self, person_id: str, prop: str, current_value: str | None, proposed_value: str,
+                           reason: str, evidence: str | None, actor: str) -> str:
+        request_id = secrets.token_hex(6)
+        with self.engine.begin() as conn:
+            conn.execute(insert(correction_event).values(
+                at=_now(), request_id=request_id, person_id=person_id, property=prop, current_value=current_value,
+                proposed_value=proposed_value, reason=reason, evidence=evidence, status="open", actor=actor))
+        return request_id
+
+    def decide_correction(self, request_id: str, status: str, actor: str, note: str) -> dict:
+        if status not in ("approved", "refused"):
+            raise ValueError("a correction is approved or refused")
+        current = self.correction(request_id)
+        if current is None:
+            raise KeyError(request_id)
+        if current["status"] != "open":
+            raise ValueError(f"request {request_id} is already {current['status']}")
+        with self.engine.begin() as conn:
+            conn.execute(insert(correction_event).values(
+                **{k: current[k] for k in ("request_id", "person_id", "property", "current_value", "proposed_value",
+                                           "reason", "evidence")},
+                at=_now(), status=status, actor=actor, note=note))
+        return self.correction(request_id)  # type: ignore[return-value]
+
+    def corrections(self, person_id: str | None = None, status: str | None = None) -> list[dict]:
+        """Each request as it stands now (its newest event), with when it was made."""
+        q = select(correction_event).order_by(correction_event.c.id)
+        if person_id:
+            q = q.where(correction_event.c.person_id == person_id)
+        latest: dict[str, dict] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(q).mappings():
+                entry = dict(row)
+                entry["requested_at"] = latest.get(row["request_id"], entry).get("requested_at", row["at"])
+                latest[row["request_id"]] = entry
+        return [r for r in latest.values() if status is None or r["status"] == status]
+
+    def correction(self, request_id: str) -> dict | None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(correction_event.c.person_id).where(
+                correction_event.c.request_id == request_id).limit(1)).all()
+        if not rows:
+            return None
+        return next(r for r in self.corrections(rows[0][0]) if r["request_id"] == request_id)
+
+    # ---- audit trail ---------------------------------------------------------------------------
+    def audit(self, principal: Principal, action: str, target: str | None, detail: dict | None = None) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_trail).values(at=_now(), actor=principal.name, role=principal.role,
+                                                    action=action, target=target,
+                                                    detail=json.dumps(detail or {}, ensure_ascii=False,
+                                                                      default=str)))
+
+    def audit_entries(self, actor: str | None = None, since: dt.datetime | None = None) -> list[dict]:
+        q = select(audit_trail).order_by(audit_trail.c.id)
+        if actor:
+            q = q.where(audit_trail.c.actor == actor)
+        if since:
+            q = q.where(audit_trail.c.at >= since)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
 
     def access_entries(self, person_id: str | None = None, actor: str | None = None,
                        since: dt.datetime | None = None) -> list[dict]:

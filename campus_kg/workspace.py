@@ -29,6 +29,16 @@ class Workspace:
         return self.root / "model" / "person.json"
 
     @property
+    def quality_report(self) -> Path:
+        """The latest run's quality report (JSON), for the API: it never opens the lakehouse."""
+        return self.root / "published" / "quality.json"
+
+    @property
+    def review_queue(self) -> Path:
+        """Pairs for stewards to review, as resolution left them (Parquet), for the API."""
+        return self.root / "published" / "review_queue.parquet"
+
+    @property
     def graph_dir(self) -> Path:
         return self.root / "graph"
 

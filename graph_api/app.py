@@ -11,7 +11,8 @@ from campus_kg import __version__
 from campus_kg.settings import Settings
 from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
-from graph_api.routers import health, persons
+from graph_api.applier import Applier
+from graph_api.routers import analysts, auditors, forms, health, persons, portraits, review
 from graph_api.served_graph import GraphUnavailable, ServedGraph
 
 
@@ -22,23 +23,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        app.state.applier.close()
         app.state.graph.close()
 
     app = FastAPI(
         title="campus-kg graph API",
         version=__version__,
         description="高校主数据知识图谱 API / Master data knowledge graph of a university: personal records "
-                    "with their sources. Every read of a person's record is logged.",
+                    "with their sources, one-form prefill, the stewards' duplicate queue, read-only Cypher, "
+                    "lineage and the access log. Bearer tokens from `campus-kg users add`; deny by default. "
+                    "Every read of a person's record is logged.",
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.workspace = workspace
     app.state.graph = ServedGraph(settings, workspace)
+    app.state.applier = Applier(settings, workspace)
     app.state.state_store = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
 
     @app.exception_handler(GraphUnavailable)
     def _no_graph(_: Request, exc: GraphUnavailable) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
-    app.include_router(health.router)
-    app.include_router(persons.router)
+    for router in (health.router, persons.router, forms.router, review.router, analysts.router, auditors.router,
+                   portraits.router):
+        app.include_router(router)
     return app

@@ -39,6 +39,7 @@ class BuildResult:
     path: str | None = None
     plan: PatchPlan | None = None
     patched: dict[str, int] | None = None  # nodes and relationships a patch loaded again
+    unchanged: bool = False  # nothing changed since the served build: no new build was made
 
 
 class PatchRefused(RuntimeError):
@@ -240,7 +241,7 @@ def graph_frames(lake: Lakehouse, result: BuildResult, edges: list | None = None
                             WHEN l.rule LIKE 'exact:%' OR l.rule LIKE 'steward:%' THEN 1.0 END AS probability,
                        CASE WHEN l.rule LIKE 'steward:%' THEN split_part(l.rule, ':', 2) END AS decision
                 FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
-                WHERE l.entity_type = ? {_only("l.member_id", "_scope_records", scoped)}""", [entity_type]),
+                WHERE l.entity_type = ? {_only("l.member_id", "_scope_linked", scoped)}""", [entity_type]),
                         "SourceRecord", entity_type)
     statements = _only("h.statement_id", "_scope_statements", scoped)
     yield Frame("node", "Statement", _arrow(lake, STATEMENT_NODES_SQL.replace("WHERE true", f"WHERE true {statements}")))
@@ -260,8 +261,8 @@ def graph_frames(lake: Lakehouse, result: BuildResult, edges: list | None = None
         WHERE r.status <> 'active' {former} ORDER BY 1"""))
     for entity_type in masters:
         if entity_type in ont.rel("MERGED_INTO").targets:
-            touching = (f" AND (r.master_id IN (SELECT id FROM _scope_former) "
-                        f"OR r.merged_into IN (SELECT id FROM _scope_masters))") if scoped else ""
+            touching = (" AND (r.master_id IN (SELECT id FROM _scope_former) "
+                        "OR r.merged_into IN (SELECT id FROM _scope_masters))") if scoped else ""
             yield Frame("rel", "MERGED_INTO", _arrow(lake, f"""
                 SELECT r.master_id AS "from", r.merged_into AS "to" FROM res_master_registry r
                 WHERE r.status = 'merged' AND r.entity_type = ?
@@ -313,6 +314,10 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             if mode == "patch" and not plan.patch:
                 raise PatchRefused(plan.reason)
         result.plan = plan
+        if plan.patch and plan.empty:  # nothing the graph shows has changed: keep serving it
+            result.build_id, result.path, result.unchanged = previous["build_id"], previous.get("path"), True
+            result.nodes, result.rels = previous.get("nodes", {}), previous.get("rels", {})
+            return result
         if plan.patch:
             store, result.path = target.copy_of(previous, build_id)
             with store:

@@ -9,6 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from campus_kg.settings import Settings
 from campus_kg.state import Principal, StateStore
+from campus_kg.workspace import Workspace
+from graph_api import authz
+from graph_api.applier import Applier
 from graph_api.served_graph import ServedGraph
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `campus-kg users add`")
@@ -18,12 +21,24 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_workspace(request: Request) -> Workspace:
+    return request.app.state.workspace
+
+
 def get_graph(request: Request) -> ServedGraph:
     return request.app.state.graph
 
 
 def get_state(request: Request) -> StateStore:
     return request.app.state.state_store
+
+
+def get_applier(request: Request) -> Applier:
+    return request.app.state.applier
+
+
+def client_of(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def get_principal(
@@ -41,7 +56,36 @@ def get_principal(
     return principal
 
 
+def allowed(permission: str):
+    """A dependency: the caller, if their role holds `permission` (authz.PERMISSIONS); else 403."""
+    if permission not in authz.PERMISSIONS:
+        raise KeyError(permission)
+
+    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        return authz.check(principal, permission)
+
+    return Depends(dependency)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 GraphDep = Annotated[ServedGraph, Depends(get_graph)]
 StateDep = Annotated[StateStore, Depends(get_state)]
+ApplierDep = Annotated[Applier, Depends(get_applier)]
+ClientDep = Annotated[str | None, Depends(client_of)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+PersonReader = Annotated[Principal, allowed("person.read")]
+Me = Annotated[Principal, allowed("me")]
+FormFiller = Annotated[Principal, allowed("forms.prefill")]
+Steward = Annotated[Principal, allowed("review")]
+EntityEditor = Annotated[Principal, allowed("entities.edit")]
+CorrectionReviewer = Annotated[Principal, allowed("corrections.review")]
+JobReader = Annotated[Principal, allowed("jobs.read")]
+CypherUser = Annotated[Principal, allowed("cypher")]
+LineageReader = Annotated[Principal, allowed("lineage")]
+HistoryReader = Annotated[Principal, allowed("history")]
+AccessLogReader = Annotated[Principal, allowed("access_log")]
+AuditTrailReader = Annotated[Principal, allowed("audit_trail")]
+PortraitReader = Annotated[Principal, allowed("portraits.person")]
+ResearchPortraitReader = Annotated[Principal, allowed("portraits.research")]
+QualityReader = Annotated[Principal, allowed("quality")]

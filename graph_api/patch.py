@@ -9,8 +9,9 @@ pipeline's own tables, never from reading the graph back.
 The scope of a patch is closed under what a node's deletion takes with it:
 - entities: every master whose links, surviving attributes, former IDs or relationships changed,
   or one of whose records changed;
-- records: every changed record and every record linked (before or after) to a scoped entity;
-- statements: every statement made in a scoped record.
+- records: every changed record (loaded again whole), and every record linked before or after to a
+  scoped entity (its RESOLVED_TO edge is loaded again);
+- statements: every statement made in one of those records.
 A patch deletes these nodes (with all their relationships) and loads them again from the same
 frames a full build uses, so a patched graph equals a rebuilt one (tested). Statements outside the
 scope only need their `last_seen` moved to the newest load of their source.
@@ -33,10 +34,12 @@ DELETE_BATCH = 10_000
 
 # name -> SQL over the lakehouse. Each snapshot file is compared with its query's rows now.
 SNAPSHOT_SQL = {
-    "records": """SELECT record_id, entity_type, record_key, row_hash, system, table_name,
-                         COALESCE(version_run, run_id) AS loaded_in FROM dwd_record""",
+    # Digests keep the snapshot small and the comparison fast: one hash per record, one per entity.
+    "records": """SELECT record_id, hash(entity_type, record_key, row_hash, system, table_name,
+                         COALESCE(version_run, run_id)) AS digest FROM dwd_record""",
     "links": "SELECT member_id, entity_type, master_id, rule FROM res_link",
-    "attributes": """SELECT master_id, entity_type, property, value, source_record_id, rule FROM res_attribute""",
+    "attributes": """SELECT master_id, entity_type, bit_xor(hash(property, value, source_record_id, rule)) AS digest
+                     FROM res_attribute GROUP BY ALL""",
     "former": """SELECT master_id, entity_type, status, merged_into, updated_run FROM res_master_registry
                  WHERE status <> 'active'""",
     "source_runs": """SELECT h.source, max(h.last_seen_run) AS last_run FROM dwd_statement_history h GROUP BY 1""",
@@ -44,6 +47,7 @@ SNAPSHOT_SQL = {
     "systems": "SELECT system, name, department FROM source_system",
     "authority": "SELECT source, property, rank FROM source_authority",
 }
+SNAPSHOT_VERSION = "2"  # a snapshot of another version is not compared: the next build is a full one
 # A change to these reaches nodes outside any entity's scope: it needs a full build.
 REBUILD_ON_CHANGE = ("systems", "authority")
 
@@ -65,6 +69,7 @@ def write_snapshot(lake: Lakehouse, edges: list, directory: Path) -> None:
             continue
         lake.con.execute(f"COPY ({sql}) TO '{directory / name}.parquet' (FORMAT parquet)")
     pq.write_table(_edges_table(edges), directory / "edges.parquet")
+    (directory / "VERSION").write_text(SNAPSHOT_VERSION)
 
 
 @dataclass
@@ -86,7 +91,7 @@ class PatchPlan:
                     or self.refreshed_sources)
 
 
-def _diff(con, now_sql: str, before: str, columns: str) -> str:
+def _diff(now_sql: str, before: str, columns: str) -> str:
     """Rows in exactly one of the two (a symmetric difference), as SQL."""
     return f"""((SELECT {columns} FROM ({now_sql})) EXCEPT (SELECT {columns} FROM {before}))
         UNION ALL ((SELECT {columns} FROM {before}) EXCEPT (SELECT {columns} FROM ({now_sql})))"""
@@ -94,20 +99,26 @@ def _diff(con, now_sql: str, before: str, columns: str) -> str:
 
 def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: float) -> PatchPlan:
     """Compares the lakehouse with the served build's snapshot; leaves the scope in temp tables
-    `_scope_masters`, `_scope_records`, `_scope_statements`, `_scope_former` and `_scope_runs`."""
+    `_scope_masters`, `_scope_records`, `_scope_linked`, `_scope_statements`, `_scope_former` and
+    `_scope_runs`."""
     if snapshot is None or not all((snapshot / f"{n}.parquet").exists() for n in (*SNAPSHOT_SQL, "edges")):
         return PatchPlan(False, "the served build has no snapshot to compare with")
+    version = snapshot / "VERSION"
+    if not version.exists() or version.read_text().strip() != SNAPSHOT_VERSION:
+        return PatchPlan(False, "the served build's snapshot is from another campus-kg version")
     con = lake.con
     for name in (*SNAPSHOT_SQL, "edges"):
         con.execute(f"CREATE OR REPLACE TEMP VIEW _before_{name} AS SELECT * FROM read_parquet("
                     f"'{snapshot / name}.parquet')")
     for name in REBUILD_ON_CHANGE:
-        if fetch_one(con, f"SELECT count(*) FROM ({_diff(con, SNAPSHOT_SQL[name], f'_before_{name}', '*')})")[0]:
+        if fetch_one(con, f"SELECT count(*) FROM ({_diff(SNAPSHOT_SQL[name], f'_before_{name}', '*')})")[0]:
             return PatchPlan(False, f"{name} changed: every record of the system is touched")
     con.register("_edges_now", _edges_table(edges))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed_records AS SELECT DISTINCT record_id AS id
-        FROM ({_diff(con, SNAPSHOT_SQL['records'], '_before_records', '*')})""")
-    links, attributes, former = (_diff(con, SNAPSHOT_SQL[n], f"_before_{n}", "*")
+        FROM ({_diff(SNAPSHOT_SQL['records'], '_before_records', '*')})""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed_edges AS
+        {_diff('SELECT * FROM _edges_now', '_before_edges', '*')}""")
+    links, attributes, former = (_diff(SNAPSHOT_SQL[n], f"_before_{n}", "*")
                                  for n in ("links", "attributes", "former"))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope_former AS SELECT DISTINCT master_id AS id
         FROM ({former})""")
@@ -119,17 +130,19 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
             UNION ALL SELECT l.master_id, l.entity_type FROM res_link l JOIN _changed_records c ON c.id = l.member_id
             UNION ALL SELECT l.master_id, l.entity_type FROM _before_links l
                 JOIN _changed_records c ON c.id = l.member_id
-            UNION ALL SELECT e."from", e.start_label FROM ({_diff(con, 'SELECT * FROM _edges_now', '_before_edges',
-                                                                   '*')}) e
-            UNION ALL SELECT e."to", e.end_label FROM ({_diff(con, 'SELECT * FROM _edges_now', '_before_edges',
-                                                               '*')}) e)
+            UNION ALL SELECT "from", start_label FROM _changed_edges
+            UNION ALL SELECT "to", end_label FROM _changed_edges)
         WHERE id IS NOT NULL""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _scope_records AS SELECT DISTINCT id FROM (
+    # Changed records are loaded again whole. Unchanged records of a scoped entity keep their node
+    # (deleting one touches the long adjacency lists of its system and run); they only get their
+    # RESOLVED_TO edge and their statements again, which the entity's deletion took with it.
+    con.execute("CREATE OR REPLACE TEMP TABLE _scope_records AS SELECT id FROM _changed_records")
+    con.execute("""CREATE OR REPLACE TEMP TABLE _scope_linked AS SELECT DISTINCT id FROM (
         SELECT id FROM _changed_records
         UNION ALL SELECT l.member_id FROM res_link l JOIN _scope_masters m ON m.id = l.master_id
         UNION ALL SELECT l.member_id FROM _before_links l JOIN _scope_masters m ON m.id = l.master_id)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _scope_statements AS SELECT DISTINCT h.statement_id AS id
-        FROM dwd_statement_history h JOIN _scope_records r ON r.id = h.record_id""")
+        FROM dwd_statement_history h JOIN _scope_linked r ON r.id = h.record_id""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _scope_runs AS SELECT run_id AS id FROM ingest_run
         WHERE status = 'completed' AND run_id NOT IN (SELECT run_id FROM _before_runs)""")
     con.unregister("_edges_now")
@@ -139,12 +152,12 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
         JOIN ingest_run r ON r.run_id = n.last_run
         JOIN dwd_record d ON d.source = n.source ORDER BY ALL""").fetchall()
     counts = {t: fetch_one(con, f"SELECT count(*) FROM _scope_{t}")[0]
-              for t in ("masters", "records", "statements", "former", "runs")}
+              for t in ("masters", "linked", "statements", "former", "runs")}
     total = max(fetch_one(con, "SELECT count(*) FROM dwd_record")[0], 1)
-    share = counts["records"] / total
-    plan = PatchPlan(max_share > 0 and share <= max_share, "", counts["masters"], counts["records"], counts["statements"],
-                     counts["former"], counts["runs"], refreshed)
-    plan.reason = (f"{counts['records']:,} of {total:,} source records touched ({share:.1%}); "
+    share = counts["linked"] / total
+    plan = PatchPlan(max_share > 0 and share <= max_share, "", counts["masters"], counts["linked"],
+                     counts["statements"], counts["former"], counts["runs"], refreshed)
+    plan.reason = (f"{counts['linked']:,} of {total:,} source records touched ({share:.1%}); "
                    f"patch limit {max_share * 100:g}% (graph_patch_max_share)")
     return plan
 

@@ -1,12 +1,16 @@
 """The graph the API serves: whatever the workspace's CURRENT pointer names.
 
-A completed build switches the pointer atomically; the next request sees the new build and the
-previous store is closed. Until then every request is answered from the previous, complete graph.
+A completed build switches the pointer atomically; the next request sees the new build. Requests
+already running on the previous build finish there; the previous store closes when the last of
+them returns. Until a build completes every request is answered from the previous, complete graph.
+Ladybug is opened read-only: the database itself refuses writes, whatever the query says.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,38 +23,76 @@ class GraphUnavailable(RuntimeError):
     pass
 
 
+class _Build:
+    """One opened build and the requests using it."""
+
+    def __init__(self, build_id: str, store: GraphStore):
+        self.build_id, self.store = build_id, store
+        self.users = 0
+        self.superseded = False
+
+
 class ServedGraph:
     def __init__(self, settings: Settings, workspace: Workspace):
         self.settings = settings
         self.workspace = workspace
         self._lock = threading.Lock()
-        self._store: GraphStore | None = None
-        self._build_id: str | None = None
+        self._build: _Build | None = None
+        self._pointer_stamp: tuple[int, int] | None = None
+        self._pointer: dict | None = None
+
+    def _read_pointer(self) -> dict | None:
+        """The CURRENT pointer, read again only when the file changed (it is replaced, never edited)."""
+        try:
+            st = os.stat(self.workspace.current_graph_pointer)
+        except FileNotFoundError:
+            return None
+        stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp != self._pointer_stamp:
+            self._pointer, self._pointer_stamp = self.workspace.read_current_graph(), stamp
+        return self._pointer
 
     @property
     def build_id(self) -> str | None:
-        pointer = self.workspace.read_current_graph()
+        pointer = self._read_pointer()
         return pointer["build_id"] if pointer else None
 
-    def _current(self) -> GraphStore:
-        pointer = self.workspace.read_current_graph()
-        if pointer is None:
-            raise GraphUnavailable("no graph has been built in this workspace yet (run `campus-kg build-graph`)")
-        if self._store is None or pointer["build_id"] != self._build_id:
-            new = open_store(self.settings, backend=pointer["backend"],
-                             ladybug_path=Path(pointer["path"]) if pointer.get("path") else None, read_only=True)
-            old, self._store, self._build_id = self._store, new, pointer["build_id"]
-            if old is not None:
-                old.close()
-        return self._store
-
-    def query(self, cypher: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        # One embedded connection, used by one request at a time.
+    @contextmanager
+    def _lease(self):
         with self._lock:
-            return self._current().query(cypher, parameters)
+            pointer = self._read_pointer()
+            if pointer is None:
+                raise GraphUnavailable("no graph has been built in this workspace yet (run `campus-kg build-graph`)")
+            if self._build is None or pointer["build_id"] != self._build.build_id:
+                store = open_store(self.settings, backend=pointer["backend"],
+                                   ladybug_path=Path(pointer["path"]) if pointer.get("path") else None,
+                                   read_only=True, connections=self.settings.graph_connections)
+                old, self._build = self._build, _Build(pointer["build_id"], store)
+                if old is not None:
+                    old.superseded = True
+                    self._close_if_idle(old)
+            build = self._build
+            build.users += 1
+        try:
+            yield build.store
+        finally:
+            with self._lock:
+                build.users -= 1
+                self._close_if_idle(build)
+
+    @staticmethod
+    def _close_if_idle(build: _Build) -> None:
+        if build.superseded and build.users == 0:
+            build.store.close()
+
+    def query(self, cypher: str, parameters: dict[str, Any] | None = None,
+              max_rows: int | None = None) -> list[dict[str, Any]]:
+        with self._lease() as store:
+            return store.query(cypher, parameters, max_rows)
 
     def close(self) -> None:
         with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
+            if self._build is not None:
+                self._build.superseded = True
+                self._close_if_idle(self._build)
+                self._build = None

@@ -59,7 +59,7 @@ class LadybugTarget(BuildTarget):
         be answering from). Builds that were killed half-way are never published: they go."""
         for build in self.directory.glob("build-*.lbdb"):
             if str(build) not in keep:
-                for f in (build, build.with_suffix(".lbdb.wal")):
+                for f in (build, build.with_suffix(".lbdb.wal"), build.with_suffix(".lbdb.shadow")):
                     f.unlink(missing_ok=True)
 
 

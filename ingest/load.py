@@ -57,6 +57,7 @@ class SourceStats:
 class IngestResult:
     run_id: str
     sources: list[SourceStats]
+    quality: dict | None = None  # the run's quality report
 
     @property
     def read(self) -> int:
@@ -431,5 +432,5 @@ def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
         lake.record_stats(run_id, source, stats)
         results.append(stats)
     lake.finish_run(run_id)
-    quality.assess_and_store(lake, run_id, thresholds)
-    return IngestResult(run_id, results)
+    report = quality.assess_and_store(lake, run_id, thresholds)
+    return IngestResult(run_id, results, quality.with_trend(lake, report))

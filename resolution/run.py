@@ -37,9 +37,11 @@ def ensure_review_table(con) -> None:
         match_probability DOUBLE, match_weight DOUBLE, reason VARCHAR, evidence JSON, run_id VARCHAR)""")
 
 
-def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveResult:
+def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
+            corrections: list[dict] | None = None) -> ResolveResult:
     """Resolves every master class. Person linkage uses the steward decisions in `options` (they
-    are applied on every run) and leaves its uncertain pairs in `res_review`."""
+    are applied on every run) and leaves its uncertain pairs in `res_review`; approved correction
+    requests override survivorship."""
     options = options or LinkageOptions()
     con = lake.con
     run_id = lake.latest_run()
@@ -88,7 +90,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None) -> ResolveRe
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
         _store_review(con, linked.review, run_id, replace=False)
         result.review_items += len(linked.review)
-        survivorship.survive(con)
+        survivorship.survive(con, corrections)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

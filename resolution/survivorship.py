@@ -17,7 +17,9 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         master_id VARCHAR, entity_type VARCHAR, property VARCHAR, n_values INTEGER, "values" VARCHAR[])""")
 
 
-def survive(con: duckdb.DuckDBPyConnection) -> None:
+def survive(con: duckdb.DuckDBPyConnection, corrections: list[dict] | None = None) -> None:
+    """Chooses each master attribute's value; approved corrections (a steward agreed with the person,
+    PIPL art. 46) override the sources until a newer correction, and say so in their rule."""
     # Organisations and disciplines get their attributes from names and the code list, not here.
     con.execute("DELETE FROM res_attribute WHERE entity_type NOT IN ('Organisation', 'Discipline')")
     con.execute("DELETE FROM res_conflict")
@@ -47,3 +49,32 @@ def survive(con: duckdb.DuckDBPyConnection) -> None:
         JOIN res_link l ON l.member_id = s.record_id AND l.entity_type = r.entity_type
         WHERE s.value IS NOT NULL
         GROUP BY ALL HAVING count(DISTINCT s.value) > 1""")
+    if corrections:
+        _apply_corrections(con, corrections)
+
+
+def _apply_corrections(con: duckdb.DuckDBPyConnection, corrections: list[dict]) -> None:
+    """The newest approved correction of each (person, property) wins; a person merged since the
+    request is followed to the entity it was merged into."""
+    import pyarrow as pa
+
+    newest: dict[tuple[str, str], dict] = {}
+    for c in sorted(corrections, key=lambda c: c["at"]):
+        newest[(c["person_id"], c["property"])] = c
+    con.register("_corrections", pa.Table.from_pylist([
+        {"master_id": m, "property": p, "value": c["proposed_value"], "rule": f"correction:{c['request_id']}"}
+        for (m, p), c in newest.items()]))
+    con.execute("""CREATE OR REPLACE TEMP TABLE _corrected AS
+        WITH RECURSIVE follow(start_id, master_id, depth) AS (
+            SELECT master_id, master_id, 0 FROM _corrections
+            UNION ALL
+            SELECT f.start_id, r.merged_into, f.depth + 1 FROM follow f
+            JOIN res_master_registry r ON r.master_id = f.master_id AND r.status = 'merged' AND f.depth < 20)
+        SELECT DISTINCT ON (c.master_id, c.property) f.master_id, c.property, c.value, c.rule
+        FROM _corrections c JOIN follow f ON f.start_id = c.master_id
+        WHERE f.master_id IN (SELECT master_id FROM res_link WHERE entity_type = 'Person')""")
+    con.execute("""DELETE FROM res_attribute a USING _corrected c
+        WHERE a.master_id = c.master_id AND a.property = c.property AND a.entity_type = 'Person'""")
+    con.execute("""INSERT INTO res_attribute SELECT master_id, 'Person', property, value, NULL, 0, 1, rule
+        FROM _corrected""")
+    con.unregister("_corrections")

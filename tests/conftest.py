@@ -56,3 +56,43 @@ def graph_store_factory(tmp_path):
     yield make
     for s in opened:
         s.close()
+
+
+@dataclass
+class Api:
+    url: str
+    app: object
+    workspace: Workspace
+    settings: Settings
+    persons: list[str]  # two master persons with several records each
+
+    @property
+    def state(self):
+        return self.app.state.state_store
+
+    def headers(self, role: str, person: str | None = None) -> dict[str, str]:
+        _, token = self.state.add_user(f"test-{role}", role, person)
+        return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def api(demo, tmp_path_factory):
+    """The API over real HTTP on a copy of the demo workspace (tests here may change it)."""
+    import shutil
+
+    from graph_api.app import create_app
+    from ingest.lakehouse import Lakehouse
+    from tests.http_server import serve
+
+    root = tmp_path_factory.mktemp("api") / "ws"
+    shutil.copytree(demo.workspace.root, root)
+    ws = Workspace.at(root)
+    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    with Lakehouse(ws.lakehouse, read_only=True) as lake:
+        persons = [r[0] for r in lake.con.execute("""SELECT l.master_id FROM res_link l JOIN dwd_person_record p
+            ON p.record_id = l.member_id WHERE p.id_number IS NOT NULL AND p.staff_no IS NOT NULL
+              AND l.entity_type = 'Person'
+            GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2""").fetchall()]
+    app = create_app(settings)
+    with serve(app) as url:
+        yield Api(url, app, ws, settings, persons)

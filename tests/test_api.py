@@ -1,107 +1,125 @@
-"""The graph API over real HTTP: a uvicorn server on a free loopback port, a real Ladybug graph."""
+"""The personal data centre over real HTTP: a uvicorn server, a real Ladybug graph."""
 
-import socket
-import threading
-import time
+import csv
+import io
+import zipfile
 
 import httpx
 import pytest
-import uvicorn
 
-from campus_kg.state import StateStore
-from graph_api.app import create_app
-from ingest.lakehouse import Lakehouse
+from campus_kg.pipeline import export_links
 
 
-@pytest.fixture(scope="module")
-def server(demo):
-    app = create_app(demo.settings)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app.state.state_store
-    srv.should_exit = True
-    thread.join(timeout=10)
+def _attr(body: dict, prop: str) -> dict:
+    return next(a for c in body["categories"] for a in c["attributes"] if a["property"] == prop)
 
 
-@pytest.fixture(scope="module")
-def person_ids(demo):
-    with Lakehouse(demo.workspace.lakehouse, read_only=True) as lake:
-        rows = lake.con.execute("""SELECT l.master_id FROM res_link l JOIN dwd_person_record p
-            ON p.record_id = l.member_id WHERE p.id_number IS NOT NULL AND l.entity_type = 'Person'
-            GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2""").fetchall()
-    return [r[0] for r in rows]
+def test_health_is_public_and_names_the_build(api):
+    r = httpx.get(f"{api.url}/health")
+    assert r.status_code == 200 and r.json()["graph_build"] == api.workspace.read_current_graph()["build_id"]
 
 
-def _token(state: StateStore, role: str, person: str | None = None) -> dict:
-    _, token = state.add_user(f"test-{role}", role, person)
-    return {"Authorization": f"Bearer {token}"}
-
-
-def test_health_is_public_and_names_the_build(server, demo):
-    url, _ = server
-    r = httpx.get(f"{url}/health")
-    assert r.status_code == 200 and r.json()["graph_build"] == demo.build.build_id
-
-
-def test_deny_by_default(server, person_ids):
-    url, state = server
-    assert httpx.get(f"{url}/persons/{person_ids[0]}").status_code == 401
-    assert httpx.get(f"{url}/persons/{person_ids[0]}", headers={"Authorization": "Bearer nope"}).status_code == 401
-    me = _token(state, "self", person_ids[0])
-    assert httpx.get(f"{url}/persons/{person_ids[1]}", headers=me).status_code == 403
-
-
-def test_a_person_reads_their_own_record_with_its_sources(server, person_ids, demo):
-    url, state = server
-    r = httpx.get(f"{url}/persons/{person_ids[0]}", headers=_token(state, "self", person_ids[0]))
+def test_a_person_reads_their_own_record_grouped_with_every_value_sourced(api):
+    me = api.persons[0]
+    r = httpx.get(f"{api.url}/me", headers=api.headers("self", me))
     assert r.status_code == 200
     body = r.json()
-    links = demo.workspace.root / "links-api.csv"
-    from campus_kg.pipeline import export_links
-    export_links(demo.workspace, links)
-    expected = sum(1 for line in links.read_text(encoding="utf-8").splitlines() if line.endswith(f",{person_ids[0]}"))
+    assert body["master_id"] == me and body["status"] == "active"
+    links = api.workspace.root / "links-api.csv"
+    export_links(api.workspace, links)
+    expected = sum(1 for line in links.read_text(encoding="utf-8").splitlines() if line.endswith(f",{me}"))
     assert len(body["source_records"]) == expected >= 2
-    id_number = next(a for a in body["attributes"] if a["property"] == "id_number")
+    categories = [c["category"] for c in body["categories"]]
+    assert categories[0] == "basic" and "employment" in categories and body["categories"][0]["label_zh"] == "基本信息"
+    id_number = _attr(body, "id_number")
     assert not id_number["masked"] and len(id_number["value"]) == 18
+    name = _attr(body, "name")
+    assert name["source_system"] == "HR" and name["authority"] == 1 and name["last_updated"]
+    assert name["source_record"] in {s["record_id"] for s in body["source_records"]}
+    # an open conflict lists the other values the sources hold, each with its system
+    conflicts = [a for c in body["categories"] for a in c["attributes"] if a["conflict"]]
+    for a in conflicts:
+        assert all(c["value"] != a["value"] and c["system"] for c in a["conflict"])
+    assert any(m["start_date"] for m in body["memberships"])
 
 
-def test_sensitive_values_are_masked_for_analysts(server, person_ids):
-    url, state = server
-    body = httpx.get(f"{url}/persons/{person_ids[0]}", headers=_token(state, "analyst")).json()
-    id_number = next(a for a in body["attributes"] if a["property"] == "id_number")
+def test_sensitive_values_are_masked_for_analysts(api):
+    body = httpx.get(f"{api.url}/persons/{api.persons[0]}", headers=api.headers("analyst")).json()
+    id_number = _attr(body, "id_number")
     assert id_number["masked"] and "*" in id_number["value"] and len(id_number["value"]) == 18
-    name = next(a for a in body["attributes"] if a["property"] == "name")
-    assert not name["masked"]
+    assert id_number["value"][:4].isdigit() and id_number["value"][4:14] == "*" * 10
+    assert not _attr(body, "name")["masked"]
 
 
-def test_every_read_is_in_the_access_log(server, person_ids):
-    url, state = server
-    before = len(state.access_entries(person_id=person_ids[1]))
-    headers = _token(state, "auditor")
-    assert httpx.get(f"{url}/persons/{person_ids[1]}", headers=headers).status_code == 200
-    entries = state.access_entries(person_id=person_ids[1])
+def test_every_read_is_in_the_access_log(api):
+    person = api.persons[1]
+    before = len(api.state.access_entries(person_id=person))
+    assert httpx.get(f"{api.url}/persons/{person}", headers=api.headers("auditor")).status_code == 200
+    entries = api.state.access_entries(person_id=person)
     assert len(entries) == before + 1
-    assert entries[-1]["role"] == "auditor" and entries[-1]["endpoint"] == f"GET /persons/{person_ids[1]}"
+    assert entries[-1]["role"] == "auditor" and entries[-1]["endpoint"] == f"GET /persons/{person}"
     assert "id_number" in entries[-1]["fields"]
 
 
-def test_access_log_is_append_only(server):
-    _, state = server
+def test_the_human_record_is_append_only(tmp_path):
     from sqlalchemy import text
-    with pytest.raises(Exception, match="append-only"):
-        with state.engine.begin() as conn:
-            conn.execute(text("DELETE FROM access_log"))
+
+    from campus_kg.state import StateStore
+    state = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}", "x" * 40)
+    _, token = state.add_user("steward-1", "steward")
+    steward = state.authenticate(token)
+    state.log_access(steward, "P00000001", "GET /persons/P00000001", ["name"], None)
+    state.add_decision("Person", "a:1", "b:2", "same", "steward-1", "one person")
+    state.decide_correction(state.request_correction("P00000001", "phone", None, "13800000000", "new phone", None,
+                                                     "someone"), "refused", "steward-1", "no evidence")
+    state.audit(steward, "test", "P00000001")
+    for table in ("access_log", "steward_decision", "correction_event", "audit_trail"):
+        for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET id = id + 1000"):
+            with pytest.raises(Exception, match="append-only"):
+                with state.engine.begin() as conn:
+                    conn.execute(text(statement))
 
 
-def test_unknown_person_is_404(server):
-    url, state = server
-    assert httpx.get(f"{url}/persons/P99999999", headers=_token(state, "steward")).status_code == 404
+def test_unknown_person_is_404(api):
+    assert httpx.get(f"{api.url}/persons/P99999999", headers=api.headers("steward")).status_code == 404
+
+
+def test_export_is_complete_as_json_and_as_a_csv_zip(api):
+    me = api.persons[0]
+    headers = api.headers("self", me)
+    record = httpx.get(f"{api.url}/me", headers=headers).json()
+    j = httpx.get(f"{api.url}/me/export", headers=headers)
+    assert j.status_code == 200 and j.headers["content-type"].startswith("application/json")
+    body = j.json()
+    assert body["record"]["master_id"] == me and body["access_log"]
+    sourced = {s["record_id"] for s in record["source_records"]}
+    assert {row["record_id"] for row in body["lineage"] if row["record_id"]} <= sourced
+    assert {row["property"] for row in body["lineage"]} >= {"name", "id_number"}
+    z = httpx.get(f"{api.url}/me/export", params={"format": "csv"}, headers=headers)
+    assert z.status_code == 200 and z.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(z.content)) as zf:
+        assert {"attributes.csv", "lineage.csv", "source_records.csv", "access_log.csv",
+                "corrections.csv", "memberships.csv", "related.csv"} <= set(zf.namelist())
+        rows = list(csv.DictReader(io.StringIO(zf.read("attributes.csv").decode("utf-8-sig"))))
+    assert {r["property"] for r in rows} == {a["property"] for c in record["categories"] for a in c["attributes"]}
+    assert any(e["endpoint"].startswith("GET /me/export") for e in api.state.access_entries(person_id=me))
+
+
+def test_forms_prefill_with_provenance_and_list_what_they_cannot_fill(api):
+    staff = api.persons[0]
+    headers = api.headers("self", staff)
+    forms = httpx.get(f"{api.url}/forms", headers=headers).json()
+    assert {f["name"] for f in forms} == {"title_promotion", "scholarship"}
+    r = httpx.post(f"{api.url}/forms/title_promotion/prefill", json={}, headers=headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    fields = {f["label"]: f for f in body["fields"]}
+    assert fields["姓名 Name"]["source_system"] == "HR" and fields["姓名 Name"]["source_record"]
+    age = fields["年龄 Age"]
+    assert isinstance(age["value"], int) and 18 <= age["value"] <= 80 and age["rule"] == "derived from birth_date"
+    assert "任现职以来教学工作量 Teaching load since current title" in body["unfilled"]
+    assert len(body["fields"]) + len(body["unfilled"]) == 20
+    other = api.persons[1]
+    assert httpx.post(f"{api.url}/forms/scholarship/prefill", json={"person_id": other},
+                      headers=headers).status_code == 403
+    assert httpx.post(f"{api.url}/forms/nope/prefill", json={}, headers=headers).status_code == 404

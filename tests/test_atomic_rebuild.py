@@ -3,32 +3,17 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
-import uvicorn
 from rich.console import Console
 
 from campus_kg import pipeline
 from campus_kg.workspace import Workspace
 from graph_api.app import create_app
-
-
-def _serve(app):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{port}"
+from tests.http_server import serve
 
 
 def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path):
@@ -36,8 +21,7 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
     ws = Workspace.at(tmp_path / "ws")
     settings = demo.settings.model_copy(update={"workspace": ws.root})
     app = create_app(settings)
-    server, url = _serve(app)
-    try:
+    with serve(app) as url:
         _, token = app.state.state_store.add_user("auditor", "auditor")
         headers = {"Authorization": f"Bearer {token}"}
         person = _a_person(ws)
@@ -46,7 +30,7 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
 
         existing = set((ws.graph_dir / "ladybug").glob("build-*.lbdb"))
         proc = subprocess.Popen([sys.executable, "-c", "from campus_kg.cli import app; app()", "build-graph",
-                                 "--workspace", str(ws.root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "--workspace", str(ws.root), "--mode", "full"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing:
             assert proc.poll() is None, "the build finished before it could be killed"
@@ -64,12 +48,10 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
         partial = set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing
 
         # the next build succeeds, is served, and clears the half-written file away
-        built = pipeline.run_build(settings, ws, Console(quiet=True))
+        built = pipeline.run_build(settings, ws, Console(quiet=True), mode="full")
         assert httpx.get(f"{url}/health").json()["graph_build"] == built.build_id != before
         assert httpx.get(f"{url}/persons/{person}", headers=headers).status_code == 200
         assert not any(p.exists() for p in partial)
-    finally:
-        server.should_exit = True
 
 
 def _a_person(ws: Workspace) -> str:

@@ -19,6 +19,10 @@ class GraphStoreError(RuntimeError):
     pass
 
 
+class QueryTimeout(GraphStoreError):
+    """A query ran past the store's timeout and was stopped."""
+
+
 class GraphStore(ABC):
     dialect: Dialect
 
@@ -55,9 +59,10 @@ class GraphStore(ABC):
         return self._bulk_load_rels(rel, from_label, to_label, _conform(data, ("from", "to", *rel.column_names)))
 
     @final
-    def query(self, cypher: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Run a read query; rows come back as dicts of plain Python values."""
-        rows = self._run_read(cypher, parameters or {})
+    def query(self, cypher: str, parameters: dict[str, Any] | None = None,
+              max_rows: int | None = None) -> list[dict[str, Any]]:
+        """Run a read query; rows come back as dicts of plain Python values, at most `max_rows` of them."""
+        rows = self._run_read(cypher, parameters or {}, max_rows)
         return [{k: self.dialect.to_python(v) for k, v in row.items()} for row in rows]
 
     @final
@@ -103,7 +108,7 @@ class GraphStore(ABC):
     def _bulk_load_rels(self, rel: RelTable, from_label: str, to_label: str, data: pa.Table) -> int: ...
 
     @abstractmethod
-    def _run_read(self, cypher: str, parameters: dict[str, Any]) -> list[dict[str, Any]]: ...
+    def _run_read(self, cypher: str, parameters: dict[str, Any], max_rows: int | None) -> list[dict[str, Any]]: ...
 
     @abstractmethod
     def _run_write_batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None: ...

@@ -22,7 +22,8 @@ class Dialect(ABC):
     def rel_load_statement(self, rel: RelTable, from_label: str, to_label: str) -> str: ...
 
     def delete_nodes_statement(self, table: NodeTable) -> str:
-        return f"MATCH (n:{table.label}) WHERE n.{table.key} IN $keys DETACH DELETE n"
+        # UNWIND + a key lookup uses the primary-key index; `WHERE n.id IN $keys` scans the whole label.
+        return f"UNWIND $keys AS k MATCH (n:{table.label} {{{table.key}: k}}) DETACH DELETE n"
 
     def to_python(self, value: Any) -> Any:
         """Driver value -> plain Python (dates, lists, maps)."""

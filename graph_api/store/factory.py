@@ -10,7 +10,7 @@ from ontology.schema import graph_schema
 
 
 def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: Path | None = None,
-               read_only: bool = False) -> GraphStore:
+               read_only: bool = False, connections: int = 1) -> GraphStore:
     backend = backend or settings.graph_backend
     schema = graph_schema()
     if backend == "ladybug":
@@ -18,8 +18,10 @@ def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: 
 
         if ladybug_path is None:
             raise GraphStoreError("the Ladybug store needs a database path")
-        return LadybugStore(schema, ladybug_path, read_only=read_only, query_timeout_ms=settings.query_timeout_ms,
-                            buffer_pool_mb=settings.ladybug_buffer_pool_mb)
+        # The timeout guards the served graph from runaway queries; a build's own writes run to the end.
+        return LadybugStore(schema, ladybug_path, read_only=read_only,
+                            query_timeout_ms=settings.query_timeout_ms if read_only else 0,
+                            buffer_pool_mb=settings.ladybug_buffer_pool_mb, connections=connections)
     if backend == "neo4j":
         from graph_api.store.neo4j_store import Neo4jStore
 

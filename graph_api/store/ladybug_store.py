@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 from pathlib import Path
 from typing import Any
 
 import ladybug
 import pyarrow as pa
 
-from graph_api.store.base import GraphStore, GraphStoreError
+from graph_api.store.base import GraphStore, GraphStoreError, QueryTimeout
 from graph_api.store.dialects import LadybugDialect
 from ontology.schema import GraphSchema, NodeTable, RelTable
 
@@ -20,7 +21,7 @@ class LadybugStore(GraphStore):
     dialect = LadybugDialect()
 
     def __init__(self, schema: GraphSchema, path: Path, *, read_only: bool = False, query_timeout_ms: int = 0,
-                 buffer_pool_mb: int = 0):
+                 buffer_pool_mb: int = 0, connections: int = 1):
         super().__init__(schema)
         self.path = Path(path)
         if read_only and not self.path.exists():
@@ -28,9 +29,15 @@ class LadybugStore(GraphStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # 0: Ladybug's default, most of the machine's memory; a limit keeps a build beside other work.
         self._db = ladybug.Database(str(self.path), read_only=read_only, buffer_pool_size=buffer_pool_mb * 2**20)
-        self._conn = ladybug.Connection(self._db)
-        if query_timeout_ms:
-            self._conn.set_query_timeout(query_timeout_ms)
+        # One connection per concurrent reader: a Ladybug connection runs one query at a time, and
+        # the database answers several connections in parallel.
+        self._pool: queue.SimpleQueue[ladybug.Connection] = queue.SimpleQueue()
+        self._all = [ladybug.Connection(self._db) for _ in range(max(connections, 1))]
+        for conn in self._all:
+            if query_timeout_ms:
+                conn.set_query_timeout(query_timeout_ms)
+            self._pool.put(conn)
+        self._conn = self._all[0]  # loads and writes: one writer
 
     def _execute_schema(self, statement: str) -> None:
         self._conn.execute(statement)
@@ -45,13 +52,24 @@ class LadybugStore(GraphStore):
         self._conn.execute(self.dialect.rel_load_statement(rel, from_label, to_label), {"data": _cast(data, types)})
         return data.num_rows
 
-    def _run_read(self, cypher: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
-        result = self._conn.execute(cypher, parameters)
-        columns = result.get_column_names()
-        rows = []
-        while result.has_next():
-            rows.append(dict(zip(columns, result.get_next(), strict=True)))
-        return rows
+    def _run_read(self, cypher: str, parameters: dict[str, Any], max_rows: int | None) -> list[dict[str, Any]]:
+        conn = self._pool.get()
+        try:
+            result = conn.execute(cypher, parameters)
+            if isinstance(result, list):  # several statements: Ladybug ran them all; answer none
+                raise GraphStoreError("one statement per query")
+            columns = result.get_column_names()
+            rows = []
+            while result.has_next() and (max_rows is None or len(rows) < max_rows):
+                rows.append(dict(zip(columns, result.get_next(), strict=True)))
+            result.close()
+            return rows
+        except RuntimeError as exc:
+            if "interrupted" in str(exc).lower():
+                raise QueryTimeout(str(exc)) from None
+            raise
+        finally:
+            self._pool.put(conn)
 
     def _run_write_batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         self._conn.execute("BEGIN TRANSACTION")
@@ -64,7 +82,8 @@ class LadybugStore(GraphStore):
         self._conn.execute("COMMIT")
 
     def _close(self) -> None:
-        self._conn.close()
+        for conn in self._all:
+            conn.close()
         self._db.close()
 
 

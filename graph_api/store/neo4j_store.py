@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import neo4j
 import pyarrow as pa
 
-from graph_api.store.base import GraphStore
+from graph_api.store.base import GraphStore, QueryTimeout
 from graph_api.store.dialects import Neo4jDialect
 from ontology.schema import GraphSchema, NodeTable, RelTable
 
@@ -51,10 +52,20 @@ class Neo4jStore(GraphStore):
         ]
         return self._write_batches(self.dialect.rel_load_statement(rel, from_label, to_label), rows)
 
-    def _run_read(self, cypher: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
+    def _run_read(self, cypher: str, parameters: dict[str, Any], max_rows: int | None) -> list[dict[str, Any]]:
         query = neo4j.Query(cypher, timeout=self._timeout_s)
+
+        def work(tx: neo4j.ManagedTransaction) -> list[dict[str, Any]]:
+            # A read transaction: the server itself refuses any write in it.
+            return [dict(r) for r in itertools.islice(tx.run(query, parameters), max_rows)]
+
         with self._driver.session(database=self._database, default_access_mode=neo4j.READ_ACCESS) as session:
-            return session.execute_read(lambda tx: [dict(r) for r in tx.run(query, parameters)])
+            try:
+                return session.execute_read(work)
+            except neo4j.exceptions.ClientError as exc:
+                if "TransactionTimedOut" in (exc.code or ""):
+                    raise QueryTimeout(exc.message) from None
+                raise
 
     def _run_write_batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         def work(tx: neo4j.ManagedTransaction) -> None:

@@ -1,0 +1,117 @@
+"""Auditors: where a value came from (as of any date), an entity's history, who read whose data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from graph_api.deps import AccessLogReader, AuditTrailReader, ClientDep, GraphDep, HistoryReader, LineageReader, StateDep
+from graph_api.lineage import attribute_lineage, entity_history
+from graph_api.models import AccessEntry, AuditEntry, EntityHistory, Lineage
+from graph_api.person_view import ensure_self, resolve_person_id
+from graph_api.routers.persons import correction_model
+from ontology.masking import mask, may_see
+from ontology.model import OntologyError, load_ontology
+from queries import load_query
+
+router = APIRouter(tags=["auditors 审计"])
+
+
+def _is_person(graph, entity_id: str) -> bool:
+    return bool(graph.query("MATCH (p:Person) WHERE p.id = $id RETURN p.id AS id", {"id": entity_id})) or bool(
+        graph.query(load_query("former_id"), {"id": entity_id}))
+
+
+@router.get("/lineage/{entity_id}/{attribute}", response_model=Lineage,
+            summary="值的来源 / Where a value came from, and what it was on a date")
+def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: GraphDep, state: StateDep,
+            client: ClientDep,
+            as_of: dt.datetime | None = Query(None, description="ISO date-time: the value held then")) -> Lineage:
+    """Every statement ever made about the attribute (value as standardised and as written, source
+    record, system, load, first and last seen, chosen or not, by which rule), the value as of a date,
+    the steward judgements on the entity's records and the corrections asked for."""
+    try:
+        prop = load_ontology().prop(attribute)
+    except OntologyError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no property {attribute!r} in the ontology") from None
+    person = _is_person(graph, entity_id)
+    if person:
+        entity_id = ensure_self(graph, principal, entity_id)
+    elif principal.role == "self":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
+    label = _label_of(graph, entity_id)
+    if label is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
+    if attribute not in load_ontology().cls(label).properties:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"a {label} has no attribute {attribute!r}")
+    if as_of is not None and as_of.tzinfo is not None:  # the graph keeps UTC without a zone
+        as_of = as_of.astimezone(dt.UTC).replace(tzinfo=None)
+    answer = attribute_lineage(graph, entity_id, attribute, as_of)
+    visible = may_see(principal.role, prop)
+    hide = (lambda v: v) if visible else (lambda v: None if v is None else mask(attribute, v))
+    for s in answer["statements"]:
+        s["value"], s["written_value"] = hide(s["value"]), hide(s["written_value"])
+    records = {s["record_id"] for s in answer["statements"] if s["record_id"]}
+    corrections = [correction_model(c) for c in state.corrections(entity_id) if c["property"] == attribute] \
+        if person else []
+    current = graph.query(f"MATCH (n:{label}) WHERE n.id = $id RETURN n.{attribute} AS v", {"id": entity_id})
+    if person:
+        state.log_access(principal, entity_id, f"GET /lineage/{entity_id}/{attribute}", [attribute, "lineage"],
+                         client)
+    return Lineage(entity_id=entity_id, property=attribute,
+                   value=hide(current[0]["v"]),
+                   rule=answer["rule"] or (f"correction:{corrections[-1].request_id}" if any(
+                       c.status == "approved" for c in corrections) else None),
+                   masked=not visible, as_of=answer.get("as_of"), value_as_of=hide(answer.get("value_as_of")),
+                   statements=answer["statements"], decisions=state.decisions_log(records) if records else [],
+                   corrections=corrections)
+
+
+def _label_of(graph, entity_id: str) -> str | None:
+    for cls in load_ontology().master_classes():
+        if graph.query(f"MATCH (n:{cls.name}) WHERE n.id = $id RETURN n.id AS id", {"id": entity_id}):
+            return cls.name
+    return None
+
+
+@router.get("/entities/{entity_id}/history", response_model=EntityHistory,
+            summary="实体历史 / Merges, splits and former IDs of an entity")
+def history(entity_id: str, principal: HistoryReader, graph: GraphDep, state: StateDep) -> EntityHistory:
+    answer = entity_history(graph, entity_id)
+    if answer["status"] == "active" and _label_of(graph, entity_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
+    current = answer["merged_into"] or entity_id
+    records = {r["record_id"] for r in graph.query(load_query("person_sources"), {"id": current})}
+    return EntityHistory(**answer, decisions=state.decisions_log(records) if records else [])
+
+
+@router.get("/access-log", response_model=list[AccessEntry],
+            summary="访问日志 / Who read whose record, when, which fields, through which endpoint")
+def access_log(principal: AccessLogReader, graph: GraphDep, state: StateDep,
+               person: str | None = Query(None, description="master person ID"),
+               actor: str | None = Query(None, description="the token's name"),
+               since: dt.datetime | None = None,
+               limit: int = Query(1000, ge=1, le=100_000)) -> list[AccessEntry]:
+    """Append-only and never pruned by campus-kg (PIPL asks for at least 6 months). A `self` caller
+    sees who read their own record."""
+    if principal.role == "self":
+        own = resolve_person_id(graph, principal.person_id or "")[0]
+        if person is not None and resolve_person_id(graph, person)[0] != own:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may see only who read their own record")
+        person = own
+    if since is not None and since.tzinfo is not None:
+        since = since.astimezone(dt.UTC).replace(tzinfo=None)
+    rows = state.access_entries(person_id=person, actor=actor, since=since)[-limit:]
+    return [AccessEntry(**{**r, "fields": json.loads(r["fields"] or "[]")}) for r in rows]
+
+
+@router.get("/audit-trail", response_model=list[AuditEntry],
+            summary="操作审计 / Every steward and admin action, append-only")
+def audit_trail(principal: AuditTrailReader, state: StateDep, actor: str | None = None,
+                since: dt.datetime | None = None, limit: int = Query(1000, ge=1, le=100_000)) -> list[AuditEntry]:
+    if since is not None and since.tzinfo is not None:
+        since = since.astimezone(dt.UTC).replace(tzinfo=None)
+    rows = state.audit_entries(actor=actor, since=since)[-limit:]
+    return [AuditEntry(**{**r, "detail": json.loads(r["detail"] or "{}")}) for r in rows]
