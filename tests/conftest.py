@@ -70,6 +70,9 @@ class Api:
     def state(self):
         return self.app.state.state_store
 
+    def graph_query(self, cypher: str, parameters: dict | None = None) -> list[dict]:
+        return self.app.state.graph.query(cypher, parameters)
+
     def headers(self, role: str, person: str | None = None) -> dict[str, str]:
         _, token = self.state.add_user(f"test-{role}", role, person)
         return {"Authorization": f"Bearer {token}"}

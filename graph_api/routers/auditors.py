@@ -57,13 +57,13 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
     corrections = [correction_model(c) for c in state.corrections(entity_id) if c["property"] == attribute] \
         if person else []
     current = graph.query(f"MATCH (n:{label}) WHERE n.id = $id RETURN n.{attribute} AS v", {"id": entity_id})
+    approved = sorted((c for c in corrections if c.status == "approved"), key=lambda c: c.decided_at)
     if person:
         state.log_access(principal, entity_id, f"GET /lineage/{entity_id}/{attribute}", [attribute, "lineage"],
                          client)
     return Lineage(entity_id=entity_id, property=attribute,
                    value=hide(current[0]["v"]),
-                   rule=answer["rule"] or (f"correction:{corrections[-1].request_id}" if any(
-                       c.status == "approved" for c in corrections) else None),
+                   rule=answer["rule"] or (f"correction:{approved[-1].request_id}" if approved else None),
                    masked=not visible, as_of=answer.get("as_of"), value_as_of=hide(answer.get("value_as_of")),
                    statements=answer["statements"], decisions=state.decisions_log(records) if records else [],
                    corrections=corrections)

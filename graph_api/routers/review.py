@@ -65,10 +65,12 @@ def review_queue(principal: Steward, state: StateDep, workspace: WorkspaceDep,
                  item_status: str = Query("open", alias="status", pattern="^(open|decided|all)$"),
                  page: int = Query(1, ge=1, le=100_000), page_size: int = Query(50, ge=1, le=500)) -> ReviewPage:
     judgements = _judgements(state)
+    scored_only = min_score > 0 or max_score < 1  # a score band leaves out items without a score (mentions)
     items = [_item(r, judgements) for r in _queue(workspace)]
     items = [i for i in items
              if (entity_type is None or i.entity_type == entity_type)
-             and (i.match_probability is None or min_score <= i.match_probability <= max_score)
+             and (scored_only is False or (i.match_probability is not None
+                                           and min_score <= i.match_probability <= max_score))
              and (department is None or department in i.departments)
              and (item_status == "all" or i.status == item_status)]
     start = (page - 1) * page_size
