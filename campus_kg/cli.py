@@ -257,13 +257,27 @@ def export_rdf_cmd(workspace: WorkspaceOpt,
 @app.command()
 def serve(workspace: WorkspaceOpt,
           host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-          port: Annotated[int, typer.Option("--port")] = 8000) -> None:
+          port: Annotated[int, typer.Option("--port")] = 8000,
+          workers: Annotated[int, typer.Option("--workers", min=1, max=64,
+                                               help="Server processes; each opens the graph read-only.")] = 1,
+          access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                                   help="uvicorn's per-request log lines (the personal-data "
+                                                        "access log is kept either way).")] = True) -> None:
     """Serve the graph API over HTTP."""
+    import os
+
     import uvicorn
 
     from graph_api.app import create_app
 
-    uvicorn.run(create_app(_settings(workspace)), host=host, port=port, log_level="info")
+    settings = _settings(workspace)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
+        return
+    # Worker processes build their own app from the environment: hand them this workspace.
+    os.environ["CAMPUS_KG_WORKSPACE"] = str(Workspace.at(workspace).root)
+    uvicorn.run("graph_api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=access_log)
 
 
 @app.command()

@@ -10,6 +10,7 @@ run holds it), the pass fails, says so in its status, and the decision waits for
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import gc
 import threading
 import traceback
@@ -104,6 +105,9 @@ class Applier:
         from graph_api.build import build_graph
 
         quiet = Console(quiet=True)
-        pipeline.run_resolve(self.workspace, quiet, self.settings)
-        result = build_graph(self.settings, self.workspace)
+        # Server processes (--workers) take turns: one pass at a time holds the lakehouse.
+        with open(self.workspace.root / ".apply.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            pipeline.run_resolve(self.workspace, quiet, self.settings)
+            result = build_graph(self.settings, self.workspace)
         return result.build_id, "patch" if result.patched is not None else "full"

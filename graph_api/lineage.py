@@ -17,8 +17,23 @@ from typing import Any
 from queries import load_query
 
 
-def attribute_lineage(graph, entity_id: str, prop: str, as_of: dt.datetime | None = None) -> dict[str, Any]:
-    statements = graph.query(load_query("attribute_lineage"), {"entity_id": entity_id, "property": prop})
+def entity_label(graph, entity_id: str) -> str | None:
+    """The master class of an entity ID, or None when no master entity has it."""
+    from ontology.model import load_ontology
+
+    for cls in load_ontology().master_classes():
+        if graph.query(f"MATCH (n:{cls.name} {{id: $id}}) RETURN n.id AS id", {"id": entity_id}):
+            return cls.name
+    return None
+
+
+def attribute_lineage(graph, entity_id: str, prop: str, as_of: dt.datetime | None = None,
+                      entity_type: str | None = None) -> dict[str, Any]:
+    entity_type = entity_type or entity_label(graph, entity_id) or "Person"
+    statements = graph.query(load_query("attribute_lineage", entity_type), {"entity_id": entity_id, "property": prop})
+    systems = source_systems(graph)
+    for s in statements:
+        s["system_name"] = systems.get(s["system"], {}).get("name")
     chosen = next((s for s in statements if s["chosen"]), None)
     answer: dict[str, Any] = {
         "entity_id": entity_id, "property": prop, "statements": statements,
@@ -29,6 +44,11 @@ def attribute_lineage(graph, entity_id: str, prop: str, as_of: dt.datetime | Non
         answer["as_of"] = as_of.isoformat()
         answer["value_as_of"] = choose(held)
     return answer
+
+
+def source_systems(graph) -> dict[str, dict]:
+    """System code -> its name and department (a handful of nodes; read once per answer)."""
+    return {r["system"]: r for r in graph.query(load_query("source_systems"))}
 
 
 def held_at(statement: dict, when: dt.datetime) -> bool:

@@ -241,6 +241,8 @@ class CypherRequest(BaseModel):
 
 class SavedQueryRequest(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
+    entity: str | None = Field(default=None, description="The master class for queries that take one (`:Entity`)",
+                               examples=["Person"])
 
 
 class CypherResult(BaseModel):
@@ -255,6 +257,7 @@ class SavedQuery(BaseModel):
     name: str
     description: str
     parameters: list[str]
+    needs_entity: bool = Field(description="True when the query's `:Entity` label must be named (`entity`)")
     text: str
 
 

@@ -12,6 +12,7 @@ from fastapi import HTTPException, status
 
 from graph_api.models import (AttributeValue, Candidate, Category, Membership, PersonRecord, Related,
                               SourceRecordRef)
+from graph_api.lineage import source_systems
 from graph_api.served_graph import ServedGraph
 from ontology.masking import mask, may_see
 from ontology.model import load_ontology
@@ -33,7 +34,7 @@ RELATED = {  # saved query -> (relationship, Chinese label, English label)
 
 def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
     """(master ID, status): a former ID answers with the entity it was merged into."""
-    if graph.query("MATCH (p:Person) WHERE p.id = $id RETURN p.id AS id", {"id": requested}):
+    if graph.query("MATCH (p:Person {id: $id}) RETURN p.id AS id", {"id": requested}):
         return requested, "active"
     former = graph.query(load_query("former_id"), {"id": requested})
     if former and former[0]["merged_into"]:
@@ -60,8 +61,10 @@ def person_record(graph: ServedGraph, requested: str, role: str) -> PersonRecord
     master_id, state = resolve_person_id(graph, requested)
     node = graph.query(load_query("person_master"), {"id": master_id})[0]["person"]
     ont = load_ontology()
+    systems = source_systems(graph)
     by_property: dict[str, list[dict]] = {}
     for s in graph.query(load_query("person_values"), {"id": master_id}):
+        s["system_name"] = systems.get(s["system"], {}).get("name")
         by_property.setdefault(s["property"], []).append(s)
     groups: dict[str, list[AttributeValue]] = {}
     for prop in ont.class_properties("Person"):
@@ -89,9 +92,10 @@ def person_record(graph: ServedGraph, requested: str, role: str) -> PersonRecord
     order = list(CATEGORIES) + sorted(set(groups) - set(CATEGORIES))
     categories = [Category(category=c, label_zh=CATEGORIES.get(c, (c, c))[0], label_en=CATEGORIES.get(c, (c, c))[1],
                            attributes=groups[c]) for c in order if c in groups]
-    sources = [SourceRecordRef(record_id=r["record_id"], system=r["system"], system_name=r["system_name"],
-                               department=r["department"], table=r["table_name"], record_key=r["record_key"],
-                               rule=r["rule"])
+    sources = [SourceRecordRef(record_id=r["record_id"], system=r["system"],
+                               system_name=systems.get(r["system"], {}).get("name"),
+                               department=systems.get(r["system"], {}).get("department"), table=r["table_name"],
+                               record_key=r["record_key"], rule=r["rule"])
                for r in graph.query(load_query("person_sources"), {"id": master_id})]
     memberships = [Membership(**r) for r in graph.query(load_query("person_memberships"), {"id": master_id})]
     related = []

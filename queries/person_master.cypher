@@ -1,4 +1,3 @@
 // The master Person node with its surviving attributes.
-MATCH (p:Person)
-WHERE p.id = $id
+MATCH (p:Person {id: $id})
 RETURN p AS person

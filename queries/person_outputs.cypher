@@ -1,5 +1,4 @@
 // A person's research outputs, with their author rank and year.
-MATCH (p:Person)-[r:AUTHOR_OF]->(x:Publication)
-WHERE p.id = $id
+MATCH (p:Person {id: $id})-[r:AUTHOR_OF]->(x:Publication)
 RETURN x.id AS id, x.title AS title, r.rank AS rank, x.publication_year AS year
 ORDER BY year DESC, title

@@ -1,9 +1,8 @@
 // Every current statement about a master person: value, source record and system, authority, when
 // last seen, and whether survivorship chose it. The personal data centre groups them per property.
-MATCH (s:Statement)-[:DESCRIBES]->(p:Person)
-WHERE p.id = $id AND s.retired_at IS NULL AND s.value IS NOT NULL
-OPTIONAL MATCH (s)-[:STATED_IN]->(r:SourceRecord)-[:FROM_SYSTEM]->(sys:SourceSystem)
+MATCH (p:Person {id: $id})<-[:DESCRIBES]-(s:Statement)
+WHERE s.retired_at IS NULL AND s.value IS NOT NULL
+MATCH (s)-[:STATED_IN]->(r:SourceRecord)
 RETURN s.stated_property AS property, s.value AS value, s.chosen AS chosen, s.rule AS rule,
-       s.authority AS authority, s.last_seen AS last_seen, r.id AS record_id, sys.id AS system,
-       sys.name AS system_name
+       s.authority AS authority, s.last_seen AS last_seen, r.id AS record_id, r.system AS system
 ORDER BY property, chosen DESC, authority, record_id

@@ -133,3 +133,9 @@ def test_saved_queries_are_listed_and_run(api, role):
     r = httpx.post(f"{api.url}/queries/org_tree", json={"parameters": {}}, headers=headers)
     assert r.status_code == 200 and r.json()["rows"]
     assert httpx.post(f"{api.url}/queries/person_outputs", json={}, headers=headers).status_code == 422
+    lineage = {"parameters": {"entity_id": api.persons[0], "property": "name"}}
+    assert listed["attribute_lineage"]["needs_entity"]
+    assert httpx.post(f"{api.url}/queries/attribute_lineage", json=lineage, headers=headers).status_code == 422
+    r = httpx.post(f"{api.url}/queries/attribute_lineage", json={**lineage, "entity": "Person"}, headers=headers)
+    # statements' raw values are for roles that may see them
+    assert r.status_code == (200 if role == "auditor" else 400), r.text

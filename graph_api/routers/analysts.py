@@ -15,7 +15,7 @@ from graph_api.models import CypherRequest, CypherResult, SavedQuery, SavedQuery
 from graph_api.served_graph import ServedGraph
 from graph_api.store import GraphStoreError, QueryTimeout
 from ontology.masking import SEES_SENSITIVE
-from queries import load_query, names
+from queries import load_query, names, needs_entity
 
 router = APIRouter(tags=["analysts 分析"])
 PERSON_ID = re.compile(r"^P\d{8,}$")
@@ -71,7 +71,7 @@ def cypher(body: CypherRequest, principal: CypherUser, graph: GraphDep, state: S
 def _saved(name: str) -> SavedQuery:
     text = load_query(name)
     description = " ".join(line.lstrip("/ ").strip() for line in text.splitlines() if line.startswith("//"))
-    return SavedQuery(name=name, description=description, text=text,
+    return SavedQuery(name=name, description=description, text=text, needs_entity=needs_entity(name),
                       parameters=sorted(set(re.findall(r"\$(\w+)", text))))
 
 
@@ -88,5 +88,10 @@ def run_saved(name: str, body: SavedQueryRequest, principal: CypherUser, graph: 
     missing = set(_saved(name).parameters) - set(body.parameters)
     if missing:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"missing parameters: {', '.join(sorted(missing))}")
-    return run_cypher(graph, state, settings, principal, load_query(name), body.parameters, f"POST /queries/{name}",
-                      client)
+    if needs_entity(name) and body.entity is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} needs `entity`: the master class")
+    try:
+        text = load_query(name, body.entity if needs_entity(name) else None)
+    except KeyError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return run_cypher(graph, state, settings, principal, text, body.parameters, f"POST /queries/{name}", client)

@@ -8,7 +8,7 @@ import json
 from fastapi import APIRouter, HTTPException, Query, status
 
 from graph_api.deps import AccessLogReader, AuditTrailReader, ClientDep, GraphDep, HistoryReader, LineageReader, StateDep
-from graph_api.lineage import attribute_lineage, entity_history
+from graph_api.lineage import attribute_lineage, entity_history, entity_label
 from graph_api.models import AccessEntry, AuditEntry, EntityHistory, Lineage
 from graph_api.person_view import ensure_self, resolve_person_id
 from graph_api.routers.persons import correction_model
@@ -20,7 +20,7 @@ router = APIRouter(tags=["auditors 审计"])
 
 
 def _is_person(graph, entity_id: str) -> bool:
-    return bool(graph.query("MATCH (p:Person) WHERE p.id = $id RETURN p.id AS id", {"id": entity_id})) or bool(
+    return bool(graph.query("MATCH (p:Person {id: $id}) RETURN p.id AS id", {"id": entity_id})) or bool(
         graph.query(load_query("former_id"), {"id": entity_id}))
 
 
@@ -41,14 +41,14 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
         entity_id = ensure_self(graph, principal, entity_id)
     elif principal.role == "self":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
-    label = _label_of(graph, entity_id)
+    label = entity_label(graph, entity_id)
     if label is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
     if attribute not in load_ontology().cls(label).properties:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"a {label} has no attribute {attribute!r}")
     if as_of is not None and as_of.tzinfo is not None:  # the graph keeps UTC without a zone
         as_of = as_of.astimezone(dt.UTC).replace(tzinfo=None)
-    answer = attribute_lineage(graph, entity_id, attribute, as_of)
+    answer = attribute_lineage(graph, entity_id, attribute, as_of, label)
     visible = may_see(principal.role, prop)
     hide = (lambda v: v) if visible else (lambda v: None if v is None else mask(attribute, v))
     for s in answer["statements"]:
@@ -56,7 +56,7 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
     records = {s["record_id"] for s in answer["statements"] if s["record_id"]}
     corrections = [correction_model(c) for c in state.corrections(entity_id) if c["property"] == attribute] \
         if person else []
-    current = graph.query(f"MATCH (n:{label}) WHERE n.id = $id RETURN n.{attribute} AS v", {"id": entity_id})
+    current = graph.query(f"MATCH (n:{label} {{id: $id}}) RETURN n.{attribute} AS v", {"id": entity_id})
     approved = sorted((c for c in corrections if c.status == "approved"), key=lambda c: c.decided_at)
     if person:
         state.log_access(principal, entity_id, f"GET /lineage/{entity_id}/{attribute}", [attribute, "lineage"],
@@ -69,18 +69,11 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
                    corrections=corrections)
 
 
-def _label_of(graph, entity_id: str) -> str | None:
-    for cls in load_ontology().master_classes():
-        if graph.query(f"MATCH (n:{cls.name}) WHERE n.id = $id RETURN n.id AS id", {"id": entity_id}):
-            return cls.name
-    return None
-
-
 @router.get("/entities/{entity_id}/history", response_model=EntityHistory,
             summary="实体历史 / Merges, splits and former IDs of an entity")
 def history(entity_id: str, principal: HistoryReader, graph: GraphDep, state: StateDep) -> EntityHistory:
     answer = entity_history(graph, entity_id)
-    if answer["status"] == "active" and _label_of(graph, entity_id) is None:
+    if answer["status"] == "active" and entity_label(graph, entity_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
     current = answer["merged_into"] or entity_id
     records = {r["record_id"] for r in graph.query(load_query("person_sources"), {"id": current})}

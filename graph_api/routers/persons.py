@@ -120,7 +120,7 @@ def request_correction(body: CorrectionRequest, principal: Me, graph: GraphDep, 
     if body.property not in {p.name for p in ont.class_properties("Person")} or body.property == "id":
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{body.property!r} is not a person property")
     master_id, _ = resolve_person_id(graph, principal.person_id or "")
-    node = graph.query("MATCH (p:Person) WHERE p.id = $id RETURN p." + body.property + " AS v", {"id": master_id})
+    node = graph.query("MATCH (p:Person {id: $id}) RETURN p." + body.property + " AS v", {"id": master_id})
     current = node[0]["v"] if node else None
     request_id = state.request_correction(master_id, body.property, None if current is None else str(current),
                                           body.proposed_value, body.reason, body.evidence, principal.name)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from graph_api.deps import (ClientDep, GraphDep, PortraitReader, QualityReader, ResearchPortraitReader, StateDep,
                             WorkspaceDep)
 from graph_api.models import Portrait, ResearchPortrait, Section
+from graph_api.lineage import source_systems
 from graph_api.person_view import ensure_self
 from ontology.masking import may_see
 from ontology.model import load_ontology
@@ -21,12 +22,13 @@ NO_COURSES = "no course-enrolment (选课) export is mapped yet"
 
 
 def _name(graph, person_id: str) -> str | None:
-    rows = graph.query("MATCH (p:Person) WHERE p.id = $id RETURN p.name AS name", {"id": person_id})
+    rows = graph.query("MATCH (p:Person {id: $id}) RETURN p.name AS name", {"id": person_id})
     return rows[0]["name"] if rows else None
 
 
 def _sources(graph, person_id: str, systems: set[str]) -> list[dict]:
-    return [{"record_id": r["record_id"], "system": r["system"], "system_name": r["system_name"]}
+    names = source_systems(graph)
+    return [{"record_id": r["record_id"], "system": r["system"], "system_name": names[r["system"]]["name"]}
             for r in graph.query(load_query("person_sources"), {"id": person_id}) if r["system"] in systems]
 
 

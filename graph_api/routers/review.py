@@ -19,6 +19,7 @@ from graph_api.models import (Accepted, ApplyJob, Comparison, Correction, Correc
                               MergeRequest, RecordSide, ReviewItem, ReviewItemDetail, ReviewPage, SplitRequest,
                               UnmergeRequest)
 from graph_api.routers.persons import correction_model
+from graph_api.lineage import source_systems
 from graph_api.served_graph import ServedGraph
 from queries import load_query
 
@@ -89,7 +90,8 @@ def _record(graph: ServedGraph, record_id: str) -> RecordSide | None:
     if not rows:
         return None
     values = {r["property"]: r["value"] for r in rows if r["property"] is not None}
-    return RecordSide(record_id=record_id, system=rows[0]["system"], system_name=rows[0]["system_name"],
+    return RecordSide(record_id=record_id, system=rows[0]["system"],
+                      system_name=source_systems(graph).get(rows[0]["system"], {}).get("name"),
                       master_id=rows[0]["master_id"], values=values)
 
 
