@@ -269,15 +269,17 @@ def serve(workspace: WorkspaceOpt,
     import uvicorn
 
     from graph_api.app import create_app
+    from graph_api.http_protocol import HTTP_PROTOCOL
 
     settings = _settings(workspace)
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log,
+                    http=HTTP_PROTOCOL)
         return
     # Worker processes build their own app from the environment: hand them this workspace.
     os.environ["CAMPUS_KG_WORKSPACE"] = str(Workspace.at(workspace).root)
     uvicorn.run("graph_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=access_log)
+                log_level="info", access_log=access_log, http=HTTP_PROTOCOL)
 
 
 @app.command()

@@ -47,8 +47,12 @@ def attribute_lineage(graph, entity_id: str, prop: str, as_of: dt.datetime | Non
 
 
 def source_systems(graph) -> dict[str, dict]:
-    """System code -> its name and department (a handful of nodes; read once per answer)."""
-    return {r["system"]: r for r in graph.query(load_query("source_systems"))}
+    """System code -> its name and department (a handful of nodes; once per served build)."""
+    def compute() -> dict[str, dict]:
+        return {r["system"]: r for r in graph.query(load_query("source_systems"))}
+
+    memo = getattr(graph, "memo", None)
+    return memo("source_systems", compute) if memo else compute()
 
 
 def held_at(statement: dict, when: dt.datetime) -> bool:

@@ -34,7 +34,7 @@ RELATED = {  # saved query -> (relationship, Chinese label, English label)
 
 def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
     """(master ID, status): a former ID answers with the entity it was merged into."""
-    if graph.query("MATCH (p:Person {id: $id}) RETURN p.id AS id", {"id": requested}):
+    if graph.query(load_query("person_exists"), {"id": requested}):
         return requested, "active"
     former = graph.query(load_query("former_id"), {"id": requested})
     if former and former[0]["merged_into"]:

@@ -30,6 +30,7 @@ class _Build:
         self.build_id, self.store = build_id, store
         self.users = 0
         self.superseded = False
+        self.memo: dict[str, Any] = {}
 
 
 class ServedGraph:
@@ -89,6 +90,17 @@ class ServedGraph:
               max_rows: int | None = None) -> list[dict[str, Any]]:
         with self._lease() as store:
             return store.query(cypher, parameters, max_rows)
+
+    def memo(self, key: str, compute):
+        """A value computed once per served build (small lookups such as the source systems): a build
+        never changes, so the value is exact until the next build is served."""
+        with self._lease() as _:
+            build = self._build
+        if build is None:
+            return compute()
+        if key not in build.memo:
+            build.memo[key] = compute()
+        return build.memo[key]
 
     def close(self) -> None:
         with self._lock:

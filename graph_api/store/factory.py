@@ -21,7 +21,8 @@ def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: 
         # The timeout guards the served graph from runaway queries; a build's own writes run to the end.
         return LadybugStore(schema, ladybug_path, read_only=read_only,
                             query_timeout_ms=settings.query_timeout_ms if read_only else 0,
-                            buffer_pool_mb=settings.ladybug_buffer_pool_mb, connections=connections)
+                            buffer_pool_mb=settings.ladybug_buffer_pool_mb, connections=connections,
+                            query_threads=settings.graph_query_threads if read_only else 0)
     if backend == "neo4j":
         from graph_api.store.neo4j_store import Neo4jStore
 

@@ -21,14 +21,17 @@ class LadybugStore(GraphStore):
     dialect = LadybugDialect()
 
     def __init__(self, schema: GraphSchema, path: Path, *, read_only: bool = False, query_timeout_ms: int = 0,
-                 buffer_pool_mb: int = 0, connections: int = 1):
+                 buffer_pool_mb: int = 0, connections: int = 1, query_threads: int = 0):
         super().__init__(schema)
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise GraphStoreError(f"no graph database at {self.path}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # 0: Ladybug's default, most of the machine's memory; a limit keeps a build beside other work.
-        self._db = ladybug.Database(str(self.path), read_only=read_only, buffer_pool_size=buffer_pool_mb * 2**20)
+        # query_threads 0: every core for each query (builds); the served graph's small lookups run
+        # faster on one thread each, in parallel over its connections.
+        self._db = ladybug.Database(str(self.path), read_only=read_only, buffer_pool_size=buffer_pool_mb * 2**20,
+                                    max_num_threads=query_threads)
         # One connection per concurrent reader: a Ladybug connection runs one query at a time, and
         # the database answers several connections in parallel.
         self._pool: queue.SimpleQueue[ladybug.Connection] = queue.SimpleQueue()
