@@ -29,11 +29,13 @@ test-all: $(STAMP)
 # Benchmarks write bench/RESULTS.md; they take minutes, not part of the tests.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/febrl4_bench.py
 	$(BIN)/python bench/linkage_baseline_bench.py
 	$(BIN)/python bench/resolution_bench.py
 	$(BIN)/python bench/graph_build_bench.py
+	$(BIN)/python bench/load_bench.py
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache
