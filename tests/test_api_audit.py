@@ -91,3 +91,27 @@ def test_quality_report(api):
     assert r.status_code == 200
     body = r.json()
     assert body["departments"] and {d["light"] for d in body["departments"]} <= {"green", "yellow", "red", None}
+
+
+def test_every_read_of_a_persons_data_is_logged(api):
+    person = api.persons[0]
+    own = api.headers("self", person)
+    reads = [
+        ("GET", f"/persons/{person}", api.headers("steward"), None),
+        ("GET", "/me", own, None),
+        ("GET", "/me/export", own, None),
+        ("POST", "/forms/title_promotion/prefill", own, {}),
+        ("GET", f"/lineage/{person}/name", api.headers("auditor"), None),
+        ("GET", f"/portraits/teachers/{person}", api.headers("analyst"), None),
+        ("GET", f"/portraits/students/{person}", api.headers("analyst"), None),
+        ("POST", "/cypher", api.headers("analyst"),
+         {"query": "MATCH (p:Person {id: $id}) RETURN p.id AS id, p.name AS name", "parameters": {"id": person}}),
+        ("POST", "/queries/person_memberships", api.headers("auditor"), {"parameters": {"id": person}}),
+    ]
+    for method, path, headers, body in reads:
+        before = len(api.state.access_entries(person_id=person))
+        r = httpx.request(method, f"{api.url}{path}", headers=headers, json=body)
+        assert r.status_code == 200, (path, r.text)
+        entries = api.state.access_entries(person_id=person)
+        assert len(entries) == before + 1, path
+        assert entries[-1]["endpoint"].split("?")[0].endswith(path.split("/")[-1]) or path in entries[-1]["endpoint"]

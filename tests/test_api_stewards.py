@@ -7,6 +7,7 @@ from rich.console import Console
 from campus_kg import pipeline
 from graph_api.served_graph import ServedGraph
 from ingest.lakehouse import Lakehouse
+from tests.samples import persons_without_id_number
 
 
 def _wait(api, job: int) -> dict:
@@ -81,10 +82,7 @@ def test_a_decision_changes_the_served_graph_and_survives_a_full_rerun(api):
 def test_a_merge_leaves_the_old_id_answering_as_merged(api):
     steward = api.headers("steward")
     with Lakehouse(api.workspace.lakehouse, read_only=True) as lake:
-        # two entities without a valid ID number: nothing but the steward's word joins them
-        a, b = [r[0] for r in lake.con.execute("""SELECT l.master_id FROM res_link l
-            JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'
-            GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT 2""").fetchall()]
+        a, b = [master for _, master in persons_without_id_number(lake)]
     r = httpx.post(f"{api.url}/entities/merge", json={"ids": [a, b], "reason": "one person, two records"},
                    headers=steward)
     assert r.status_code == 202, r.text

@@ -17,6 +17,7 @@ from graph_api.build import PatchRefused, build_graph
 from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse
 from tests.graph_dump import dump
+from tests.samples import persons_without_id_number
 
 QUIET = Console(quiet=True)
 
@@ -33,9 +34,7 @@ def _change_sources(demo, ws: Workspace, settings) -> str:
     with open(hr, "w", encoding="gbk", newline="") as fh:
         csv.writer(fh, lineterminator="\n").writerows(rows)
     with Lakehouse(ws.lakehouse, read_only=True) as lake:
-        (a, _), (b, _) = lake.con.execute("""SELECT min(l.member_id), l.master_id FROM res_link l
-            JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'
-            GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT 2""").fetchall()
+        (a, _), (b, _) = persons_without_id_number(lake)
     StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).add_decision(
         "Person", a, b, "same", "steward-1", "one person, two records")
     return renamed[header.index("工号")]

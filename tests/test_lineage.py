@@ -12,6 +12,7 @@ from graph_api.served_graph import ServedGraph
 from ingest.standardise import standardise_name
 from ingest.lakehouse import Lakehouse, ods_table, quote
 from tests.conftest import run_pipeline
+from tests.samples import persons_without_id_number
 
 
 def test_fifty_master_values_trace_to_raw_rows_that_hold_them(demo):
@@ -75,10 +76,7 @@ def test_entity_history_answers_for_merged_ids(demo, tmp_path):
     ws = Workspace.at(tmp_path / "ws")
     settings = demo.settings.model_copy(update={"workspace": ws.root})
     with Lakehouse(ws.lakehouse, read_only=True) as lake:
-        # two entities without a valid ID number: nothing but the steward's word decides
-        (a, ma), (b, mb) = lake.con.execute("""SELECT min(l.member_id), l.master_id FROM res_link l
-            JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'
-            GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT 2""").fetchall()
+        (a, ma), (b, mb) = persons_without_id_number(lake)
     StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).add_decision(
         "Person", a, b, "same", "steward-1", "one person, two HR records")
     quiet = Console(quiet=True)

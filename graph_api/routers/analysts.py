@@ -49,8 +49,9 @@ def run_cypher(graph: ServedGraph, state: StateStore, settings: Settings, princi
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the database refused the query: {exc}") from None
     truncated = len(rows) > cap
     rows, masked = cypher_guard.mask_rows(rows[:cap], sees)
-    persons: set[str] = set()
+    persons: set[str] = set()  # a person asked about (a parameter) or returned (a value) was read
     _persons_in(rows, persons)
+    _persons_in(parameters, persons)
     columns = list(rows[0]) if rows else []
     for person in sorted(persons) or [None]:
         state.log_access(principal, person, endpoint, [query[:500]], client)
@@ -64,7 +65,7 @@ def cypher(body: CypherRequest, principal: CypherUser, graph: GraphDep, state: S
     """The database refuses every write (read-only connection or read transaction). One statement per
     request; at most `cypher_max_rows` rows (`truncated` says when more existed); queries past
     `query_timeout_ms` are stopped (408). Sensitive values are masked, and queries naming them refused,
-    for roles that may not see them. Every query is in the access log, with each person ID it returned."""
+    for roles that may not see them. Every query is in the access log, with each person ID it was asked about or returned."""
     return run_cypher(graph, state, settings, principal, body.query, body.parameters, "POST /cypher", client)
 
 
