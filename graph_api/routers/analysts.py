@@ -65,7 +65,8 @@ def cypher(body: CypherRequest, principal: CypherUser, graph: GraphDep, state: S
     """The database refuses every write (read-only connection or read transaction). One statement per
     request; at most `cypher_max_rows` rows (`truncated` says when more existed); queries past
     `query_timeout_ms` are stopped (408). Sensitive values are masked, and queries naming them refused,
-    for roles that may not see them. Every query is in the access log, with each person ID it was asked about or returned."""
+    for roles that may not see them. Every query is in the access log, with each person ID it was asked
+    about or returned."""
     return run_cypher(graph, state, settings, principal, body.query, body.parameters, "POST /cypher", client)
 
 
