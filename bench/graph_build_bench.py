@@ -35,7 +35,7 @@ def child_build(workspace: Path) -> dict:
 
     ws = Workspace.at(workspace)
     started = time.perf_counter()
-    result = build_graph(Settings(workspace=ws.root), ws, backend="ladybug")
+    result = build_graph(Settings(workspace=ws.root), ws, backend="ladybug", mode="full")
     return {"seconds": time.perf_counter() - started, "nodes": sum(result.nodes.values()),
             "rels": sum(result.rels.values())}
 
