@@ -24,46 +24,59 @@ CATEGORIES = {  # order of the personal data centre's sections
     "assets": ("资产", "Assets"), "library": ("图书馆", "Library"), "campus_card": ("一卡通", "Campus card"),
     "finance": ("财务", "Finance"), "student_affairs": ("学生事务", "Student affairs"),
 }
-RELATED = {  # saved query -> (relationship, Chinese label, English label)
-    "person_outputs": ("AUTHOR_OF", "科研成果", "Research outputs"),
-    "person_projects": ("LEADS", "主持项目", "Projects led"),
-    "person_assets": ("CUSTODIAN_OF", "名下资产", "Assets in custody"),
-    "person_advising": ("ADVISES", "指导关系", "Advising"),
+# Relationship -> (Chinese label, English label, the other end's title property, its detail properties)
+RELATED = {
+    "AUTHOR_OF": ("科研成果", "Research outputs", "title", ("rank", "publication_year")),
+    "LEADS": ("主持项目", "Projects led", "title", ("project_start", "funding")),
+    "CUSTODIAN_OF": ("名下资产", "Assets in custody", "name", ("asset_no", "original_value", "start_date",
+                                                             "end_date")),
+    "ADVISES": ("指导关系", "Advising", "name", ("role", "start_date", "end_date")),
 }
 
 
-def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
-    """(master ID, status): a former ID answers with the entity it was merged into."""
-    if graph.query(load_query("person_exists"), {"id": requested}):
-        return requested, "active"
+def resolve_person(graph: ServedGraph, requested: str) -> tuple[str, str, dict]:
+    """(master ID, status, master node): a former ID answers with the entity it was merged into."""
+    rows = graph.query(load_query("person_master"), {"id": requested})
+    if rows:
+        return requested, "active", rows[0]["person"]
     former = graph.query(load_query("former_id"), {"id": requested})
     if former and former[0]["merged_into"]:
-        return former[0]["merged_into"], "merged"
+        merged = graph.query(load_query("person_master"), {"id": former[0]["merged_into"]})
+        if merged:
+            return former[0]["merged_into"], "merged", merged[0]["person"]
     if former:
         raise HTTPException(status.HTTP_410_GONE, f"{requested} was retired on {former[0]['changed_at']}")
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no person {requested}")
 
 
-def ensure_self(graph: ServedGraph, principal, requested: str) -> str:
-    """The master ID asked for; a `self` caller only reaches their own (by its current or a former ID)."""
-    master_id = resolve_person_id(graph, requested)[0]
-    if principal.role == "self" and (not principal.person_id
-                                     or resolve_person_id(graph, principal.person_id)[0] != master_id):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
-    return master_id
+def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
+    master_id, state, _ = resolve_person(graph, requested)
+    return master_id, state
+
+
+def ensure_self(graph: ServedGraph, principal, requested: str) -> tuple[str, str, dict]:
+    """The person asked for (resolved); a `self` caller only reaches their own (by a current or former ID)."""
+    resolved = resolve_person(graph, requested)
+    if principal.role == "self":
+        own = principal.person_id
+        if not own or (own != requested and resolve_person_id(graph, own)[0] != resolved[0]):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
+    return resolved
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
 
 
-def person_record(graph: ServedGraph, requested: str, role: str) -> PersonRecord:
-    master_id, state = resolve_person_id(graph, requested)
-    node = graph.query(load_query("person_master"), {"id": master_id})[0]["person"]
+def person_record(graph: ServedGraph, requested: str, role: str,
+                  resolved: tuple[str, str, dict] | None = None) -> PersonRecord:
+    master_id, state, node = resolved or resolve_person(graph, requested)
     ont = load_ontology()
     systems = source_systems(graph)
     by_property: dict[str, list[dict]] = {}
-    for s in graph.query(load_query("person_values"), {"id": master_id}):
+    for s in sorted(graph.query(load_query("person_values"), {"id": master_id}),
+                    key=lambda s: (not s["chosen"], s["authority"] if s["authority"] is not None else 99,
+                                   s["record_id"])):
         s["system_name"] = systems.get(s["system"], {}).get("name")
         by_property.setdefault(s["property"], []).append(s)
     groups: dict[str, list[AttributeValue]] = {}
@@ -96,14 +109,28 @@ def person_record(graph: ServedGraph, requested: str, role: str) -> PersonRecord
                                system_name=systems.get(r["system"], {}).get("name"),
                                department=systems.get(r["system"], {}).get("department"), table=r["table_name"],
                                record_key=r["record_key"], rule=r["rule"])
-               for r in graph.query(load_query("person_sources"), {"id": master_id})]
-    memberships = [Membership(**r) for r in graph.query(load_query("person_memberships"), {"id": master_id})]
-    related = []
-    for query, (relation, zh, en) in RELATED.items():
-        for r in graph.query(load_query(query), {"id": master_id}):
-            props = {k: _plain(v) for k, v in r.items() if k not in ("id", "title", "direction") and v is not None}
-            related.append(Related(relation=relation, direction=r.get("direction", "out"), label_zh=zh, label_en=en,
-                                   id=r["id"], title=r["title"], properties=props))
+               for r in sorted(graph.query(load_query("person_sources"), {"id": master_id}),
+                               key=lambda r: (r["system"], r["table_name"] or "", r["record_key"]))]
+    memberships, related = [], []
+    for row in graph.query(load_query("person_relationships"), {"id": master_id}):
+        rel, other = row["rel"], row["other"]
+        kind = rel["_LABEL"]
+        if kind == "MEMBER_OF":
+            memberships.append(Membership(org_id=other["id"], org_name=other.get("name"), role=rel.get("role"),
+                                          start_date=rel.get("start_date"), end_date=rel.get("end_date")))
+            continue
+        zh, en, title, details = RELATED[kind]
+        merged = {**other, **{k: v for k, v in rel.items() if v is not None}}
+        related.append(Related(relation=kind, direction="out", label_zh=zh, label_en=en, id=other["id"],
+                               title=other.get(title), properties={k: _plain(merged[k]) for k in details
+                                                                   if merged.get(k) is not None}))
+    zh, en, _, _ = RELATED["ADVISES"]
+    for r in graph.query(load_query("person_advisors"), {"id": master_id}):
+        related.append(Related(relation="ADVISES", direction="in", label_zh=zh, label_en=en, id=r["id"],
+                               title=r["title"], properties={k: _plain(r[k]) for k in ("role", "start_date",
+                                                                                       "end_date") if r[k]}))
+    memberships.sort(key=lambda m: (m.org_name or "", m.start_date or dt.date.min))
+    related.sort(key=lambda r: (r.relation, r.direction, r.id))
     return PersonRecord(master_id=master_id, requested_id=requested, status=state, categories=categories,
                         memberships=memberships, related=related, source_records=sources)
 

@@ -4,4 +4,3 @@
 MATCH (p:Person {id: $id})<-[l:RESOLVED_TO]-(r:SourceRecord)
 RETURN r.id AS record_id, r.system AS system, r.table_name AS table_name, r.record_key AS record_key,
        l.rule AS rule
-ORDER BY system, table_name, record_key

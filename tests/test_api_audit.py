@@ -106,7 +106,7 @@ def test_every_read_of_a_persons_data_is_logged(api):
         ("GET", f"/portraits/students/{person}", api.headers("analyst"), None),
         ("POST", "/cypher", api.headers("analyst"),
          {"query": "MATCH (p:Person {id: $id}) RETURN p.id AS id, p.name AS name", "parameters": {"id": person}}),
-        ("POST", "/queries/person_memberships", api.headers("auditor"), {"parameters": {"id": person}}),
+        ("POST", "/queries/person_outputs", api.headers("auditor"), {"parameters": {"id": person}}),
     ]
     for method, path, headers, body in reads:
         before = len(api.state.access_entries(person_id=person))

@@ -65,3 +65,13 @@ def test_delete_nodes_takes_their_relationships_and_reloading_adds_them_back(bac
     assert store.query("MATCH (p:Person)-[m:MEMBER_OF]->(o:Organisation) WHERE p.id = 'P00000001' "
                        "RETURN m.role AS role") == [{"role": "副教授"}]
     assert store.count_rels("MEMBER_OF") == 2
+
+
+@each_backend
+def test_nodes_and_relationships_come_back_as_dicts_with_their_label(backend, graph_store_factory):
+    store = graph_store_factory(backend)
+    _load_small_graph(store)
+    rows = store.query("MATCH (p:Person {id: 'P00000001'})-[r:MEMBER_OF|ADVISES]->(o) RETURN r AS rel, o AS other")
+    assert len(rows) == 1
+    assert rows[0]["rel"]["_LABEL"] == "MEMBER_OF" and rows[0]["rel"]["role"] == "教授"
+    assert rows[0]["other"]["_LABEL"] == "Organisation" and rows[0]["other"]["name"] == "计算机科学与工程学院"

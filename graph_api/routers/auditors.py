@@ -38,7 +38,7 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no property {attribute!r} in the ontology") from None
     person = _is_person(graph, entity_id)
     if person:
-        entity_id = ensure_self(graph, principal, entity_id)
+        entity_id = ensure_self(graph, principal, entity_id)[0]
     elif principal.role == "self":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
     label = entity_label(graph, entity_id)

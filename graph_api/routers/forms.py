@@ -31,8 +31,7 @@ def prefill(template: str, body: PrefillRequest, principal: FormFiller, graph: G
     requested = body.person_id or principal.person_id
     if not requested:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "person_id is required")
-    ensure_self(graph, principal, requested)
-    record = person_record(graph, requested, principal.role)
+    record = person_record(graph, requested, principal.role, ensure_self(graph, principal, requested))
     fields, unfilled = form_templates.prefill(form, record)
     state.log_access(principal, record.master_id, f"POST /forms/{template}/prefill", fields_returned(record), client)
     return Prefill(template=form.name, title_zh=form.title_zh, title_en=form.title_en, person_id=record.master_id,

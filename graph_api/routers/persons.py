@@ -25,8 +25,7 @@ router = APIRouter(tags=["persons 个人数据中心"])
 
 def read_person(graph: ServedGraph, state: StateStore, principal: Principal, requested: str, endpoint: str,
                 client: str | None) -> PersonRecord:
-    ensure_self(graph, principal, requested)
-    record = person_record(graph, requested, principal.role)
+    record = person_record(graph, requested, principal.role, ensure_self(graph, principal, requested))
     state.log_access(principal, record.master_id, endpoint, fields_returned(record), client)
     return record
 
@@ -34,17 +33,22 @@ def read_person(graph: ServedGraph, state: StateStore, principal: Principal, req
 @router.get("/persons/{master_id}", response_model=PersonRecord,
             summary="一个人的完整记录 / A person's master record, each value with its source")
 def get_person(master_id: str, principal: PersonReader, graph: GraphDep, state: StateDep,
-               client: ClientDep) -> PersonRecord:
+               client: ClientDep) -> Response:
     """Master attributes grouped by category, each with its source system, authority, last update and
     any open conflict; memberships and other relationships; the source records behind it. A former
     (merged) ID answers with the entity it was merged into (`status: merged`). `self` callers may
     read only their own record; sensitive values are masked for roles that may not see them."""
-    return read_person(graph, state, principal, master_id, f"GET /persons/{master_id}", client)
+    return _json(read_person(graph, state, principal, master_id, f"GET /persons/{master_id}", client))
 
 
 @router.get("/me", response_model=PersonRecord, summary="我的数据 / My own record")
-def get_me(principal: Me, graph: GraphDep, state: StateDep, client: ClientDep) -> PersonRecord:
-    return read_person(graph, state, principal, principal.person_id or "", "GET /me", client)
+def get_me(principal: Me, graph: GraphDep, state: StateDep, client: ClientDep) -> Response:
+    return _json(read_person(graph, state, principal, principal.person_id or "", "GET /me", client))
+
+
+def _json(record: PersonRecord) -> Response:
+    """The record as built (it is a PersonRecord already): FastAPI would validate it a second time."""
+    return Response(record.model_dump_json(), media_type="application/json")
 
 
 def _corrections(state: StateStore, person_id: str) -> list[Correction]:

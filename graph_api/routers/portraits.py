@@ -36,7 +36,7 @@ def _sources(graph, person_id: str, systems: set[str]) -> list[dict]:
             summary="教师画像 / Teacher portrait: teaching load, output by year, projects, advisees")
 def teacher(person_id: str, principal: PortraitReader, graph: GraphDep, state: StateDep,
             client: ClientDep) -> Portrait:
-    person_id = ensure_self(graph, principal, person_id)
+    person_id = ensure_self(graph, principal, person_id)[0]
     outputs = graph.query(load_query("person_outputs"), {"id": person_id})
     by_year = Counter(o["year"] for o in outputs)
     first = Counter(o["year"] for o in outputs if o["rank"] == 1)
@@ -59,8 +59,7 @@ def teacher(person_id: str, principal: PortraitReader, graph: GraphDep, state: S
             summary="学生画像 / Student portrait: courses, library, campus card, hardship (by role)")
 def student(person_id: str, principal: PortraitReader, graph: GraphDep, state: StateDep,
             client: ClientDep) -> Portrait:
-    person_id = ensure_self(graph, principal, person_id)
-    node = graph.query(load_query("person_master"), {"id": person_id})[0]["person"]
+    person_id, _, node = ensure_self(graph, principal, person_id)
     hardship = load_ontology().prop("economic_hardship")
     sections = {
         "courses": Section(available=False, note=NO_COURSES),

@@ -89,7 +89,10 @@ class Neo4jDialect(Dialect):
         native = getattr(value, "to_native", None)
         if native is not None:  # neo4j.time.Date / DateTime
             return native()
+        # Nodes and relationships become dicts of their properties with `_LABEL`, as Ladybug gives them.
         if hasattr(value, "items") and hasattr(value, "labels"):  # a Node
-            return self.to_python(dict(value.items()))
+            return self.to_python({**dict(value.items()), "_LABEL": next(iter(value.labels), None)})
+        if hasattr(value, "items") and hasattr(value, "start_node"):  # a Relationship
+            return self.to_python({**dict(value.items()), "_LABEL": value.type})
         return super().to_python(value)
 
