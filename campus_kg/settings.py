@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     graph_patch_max_share: float = Field(default=0.05, ge=0, le=1)
     graph_connections: int = Field(default=8, ge=1, le=64)
     graph_query_threads: int = Field(default=1, ge=0, le=256)
+    person_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
     cypher_max_rows: int = Field(default=1_000, ge=1, le=100_000)
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)

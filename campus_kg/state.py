@@ -19,6 +19,8 @@ from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text
                         select, text, update)
 from sqlalchemy.engine import Engine
 
+from campus_kg.group_commit import GroupCommitter
+
 ROLES = ("self", "steward", "analyst", "auditor", "admin")
 
 metadata = MetaData()
@@ -126,6 +128,7 @@ class StateStore:
                 for ddl in _APPEND_ONLY_SQLITE:
                     conn.execute(text(ddl))
         self._secret = token_secret.encode("utf-8")
+        self._access_writer = GroupCommitter(self._write_access)
 
     def _hash(self, token: str) -> str:
         return hmac.new(self._secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
@@ -165,10 +168,14 @@ class StateStore:
     # ---- access log ----------------------------------------------------------------------------
     def log_access(self, principal: Principal, person_id: str | None, endpoint: str, fields: list[str],
                    client: str | None) -> None:
+        """Returns once the entry is committed (group commit: see campus_kg.group_commit)."""
+        self._access_writer.submit(dict(
+            at=_now(), actor=principal.name, token_id=principal.token_id, role=principal.role,
+            person_id=person_id, endpoint=endpoint, fields=json.dumps(fields, ensure_ascii=False), client=client))
+
+    def _write_access(self, rows: list[dict]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(access_log).values(
-                at=_now(), actor=principal.name, token_id=principal.token_id, role=principal.role,
-                person_id=person_id, endpoint=endpoint, fields=json.dumps(fields, ensure_ascii=False), client=client))
+            conn.execute(insert(access_log), rows)
 
     # ---- steward decisions ---------------------------------------------------------------------
     def add_decision(self, entity_type: str, record_1: str, record_2: str, judgement: str, steward: str,

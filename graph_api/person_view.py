@@ -14,7 +14,7 @@ from graph_api.models import (AttributeValue, Candidate, Category, Membership, P
                               SourceRecordRef)
 from graph_api.lineage import source_systems
 from graph_api.served_graph import ServedGraph
-from ontology.masking import mask, may_see
+from ontology.masking import SEES_SENSITIVE, mask, may_see
 from ontology.model import load_ontology
 from queries import load_query
 
@@ -36,6 +36,19 @@ RELATED = {
 
 def resolve_person(graph: ServedGraph, requested: str) -> tuple[str, str, dict]:
     """(master ID, status, master node): a former ID answers with the entity it was merged into."""
+    return _per_build(graph, ("resolve", requested), lambda: _resolve_person(graph, requested))
+
+
+def _per_build(graph, key, compute):
+    """Answers from the served build's record cache (exact: a build never changes); uncached for a
+    plain store."""
+    memo = getattr(graph, "memo", None)
+    if memo is None:
+        return compute()
+    return memo(key, compute, cache="person_records", limit=graph.settings.person_cache_size)
+
+
+def _resolve_person(graph: ServedGraph, requested: str) -> tuple[str, str, dict]:
     rows = graph.query(load_query("person_master"), {"id": requested})
     if rows:
         return requested, "active", rows[0]["person"]
@@ -70,7 +83,15 @@ def _plain(value: Any) -> Any:
 
 def person_record(graph: ServedGraph, requested: str, role: str,
                   resolved: tuple[str, str, dict] | None = None) -> PersonRecord:
-    master_id, state, node = resolved or resolve_person(graph, requested)
+    """The record as `role` may see it. Cached per served build and per kind of viewer (sensitive
+    values shown or masked); the access log is written by the caller for every read all the same."""
+    sees = role in SEES_SENSITIVE
+    return _per_build(graph, ("record", requested, sees),
+                      lambda: _person_record(graph, requested, role, resolved or resolve_person(graph, requested)))
+
+
+def _person_record(graph: ServedGraph, requested: str, role: str, resolved: tuple[str, str, dict]) -> PersonRecord:
+    master_id, state, node = resolved
     ont = load_ontology()
     systems = source_systems(graph)
     by_property: dict[str, list[dict]] = {}

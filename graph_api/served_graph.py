@@ -12,6 +12,8 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from campus_kg.settings import Settings
@@ -30,7 +32,8 @@ class _Build:
         self.build_id, self.store = build_id, store
         self.users = 0
         self.superseded = False
-        self.memo: dict[str, Any] = {}
+        self.memo: dict[str, OrderedDict[Hashable, Any]] = {}
+        self.memo_lock = threading.Lock()
 
 
 class ServedGraph:
@@ -91,16 +94,26 @@ class ServedGraph:
         with self._lease() as store:
             return store.query(cypher, parameters, max_rows)
 
-    def memo(self, key: str, compute):
-        """A value computed once per served build (small lookups such as the source systems): a build
-        never changes, so the value is exact until the next build is served."""
+    def memo(self, key: Hashable, compute: Callable[[], Any], cache: str = "lookups",
+             limit: int | None = None) -> Any:
+        """A value computed once per served build: a build never changes, so the value stays exact
+        until the next build is served (the memo goes with the old build). Each named cache keeps at
+        most `limit` entries, dropping the least recently used."""
         with self._lease() as _:
             build = self._build
         if build is None:
             return compute()
-        if key not in build.memo:
-            build.memo[key] = compute()
-        return build.memo[key]
+        with build.memo_lock:
+            entries = build.memo.setdefault(cache, OrderedDict())
+            if key in entries:
+                entries.move_to_end(key)
+                return entries[key]
+        value = compute()
+        with build.memo_lock:
+            entries[key] = value
+            while limit is not None and len(entries) > limit:
+                entries.popitem(last=False)
+        return value
 
     def close(self) -> None:
         with self._lock:
