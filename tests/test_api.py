@@ -123,3 +123,18 @@ def test_forms_prefill_with_provenance_and_list_what_they_cannot_fill(api):
     assert httpx.post(f"{api.url}/forms/scholarship/prefill", json={"person_id": other},
                       headers=headers).status_code == 403
     assert httpx.post(f"{api.url}/forms/nope/prefill", json={}, headers=headers).status_code == 404
+
+
+def test_a_graduate_students_scholarship_form(api):
+    student = api.graph_query("MATCH (a:Person)-[:ADVISES]->(s:Person) WHERE s.student_no IS NOT NULL "
+                              "RETURN s.id AS id, a.name AS advisor ORDER BY id LIMIT 1")[0]
+    r = httpx.post(f"{api.url}/forms/scholarship/prefill", json={}, headers=api.headers("self", student["id"]))
+    assert r.status_code == 200, r.text
+    fields = {f["label"]: f for f in r.json()["fields"]}
+    assert fields["学号 Student number"]["value"] and fields["学号 Student number"]["source_system"]
+    assert student["advisor"] in fields["导师 Advisor"]["value"] and fields["导师 Advisor"]["rule"] == "derived ADVISES"
+    assert "学习成绩排名 Grade ranking" in r.json()["unfilled"]
+    # a steward fills a student's form for them; the analyst may not
+    steward = httpx.post(f"{api.url}/forms/scholarship/prefill", json={"person_id": student["id"]},
+                         headers=api.headers("steward"))
+    assert steward.status_code == 200 and steward.json()["person_id"] == student["id"]
