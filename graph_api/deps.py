@@ -1,4 +1,8 @@
-"""Dependencies of the routers, as Annotated aliases (FastAPI full-stack template style)."""
+"""Dependencies of the routers, as Annotated aliases (FastAPI full-stack template style).
+
+The ones that only read app state are `async def`: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per dependency per request. `get_principal` reads the database and stays
+a plain function."""
 
 from __future__ import annotations
 
@@ -17,27 +21,27 @@ from graph_api.served_graph import ServedGraph
 _bearer = HTTPBearer(auto_error=False, description="An API token from `campus-kg users add`")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_workspace(request: Request) -> Workspace:
+async def get_workspace(request: Request) -> Workspace:
     return request.app.state.workspace
 
 
-def get_graph(request: Request) -> ServedGraph:
+async def get_graph(request: Request) -> ServedGraph:
     return request.app.state.graph
 
 
-def get_state(request: Request) -> StateStore:
+async def get_state(request: Request) -> StateStore:
     return request.app.state.state_store
 
 
-def get_applier(request: Request) -> Applier:
+async def get_applier(request: Request) -> Applier:
     return request.app.state.applier
 
 
-def client_of(request: Request) -> str | None:
+async def client_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
@@ -61,7 +65,7 @@ def allowed(permission: str):
     if permission not in authz.PERMISSIONS:
         raise KeyError(permission)
 
-    def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         return authz.check(principal, permission)
 
     return Depends(dependency)
