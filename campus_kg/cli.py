@@ -345,7 +345,16 @@ def users_add(name: Annotated[str, typer.Option("--name")],
               ) -> None:
     """Create an API token. The token is printed once, on the last line."""
     s = _settings(workspace)
-    Workspace.at(workspace)
+    ws = Workspace.at(workspace)
+    if person is not None and ws.lakehouse.exists():
+        from ingest.lakehouse import Lakehouse
+
+        with Lakehouse(ws.lakehouse, read_only=True) as lake:
+            known = lake.has_table("res_master_registry") and lake.con.execute(
+                "SELECT count(*) FROM res_master_registry WHERE master_id = ? AND entity_type = 'Person'",
+                [person]).fetchall()[0][0]
+        if not known:
+            raise typer.BadParameter(f"no master person {person} in {ws.root} (run `campus-kg resolve` first?)")
     try:
         token_id, token = StateStore(s.state_database_url(), s.token_secret.get_secret_value()).add_user(
             name, role, person)

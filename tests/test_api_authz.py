@@ -94,3 +94,26 @@ def test_the_matrix(api, route):
     if OWN in allowed:  # a person reaching someone else, named in the path or the body
         other_url, other_body = _request(method, path, other)
         assert call(api.headers("self", own), other_url, other_body).status_code == 403
+
+
+def test_users_command_adds_lists_and_revokes_tokens(api):
+    from typer.testing import CliRunner
+
+    from campus_kg.cli import app
+    runner = CliRunner()
+    ws = str(api.workspace.root)
+    out = runner.invoke(app, ["users", "add", "--name", "zhang-wei", "--role", "self", "--person", api.persons[0],
+                              "--workspace", ws])
+    assert out.exit_code == 0, out.output
+    token = out.output.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{api.url}/me", headers=headers).json()["master_id"] == api.persons[0]
+    token_id = out.output.split("token ")[1].split()[0]
+    assert token_id in runner.invoke(app, ["users", "list", "--workspace", ws]).output
+    assert runner.invoke(app, ["users", "revoke", token_id, "--workspace", ws]).exit_code == 0
+    assert httpx.get(f"{api.url}/me", headers=headers).status_code == 401
+    unknown = runner.invoke(app, ["users", "add", "--name", "x", "--role", "self", "--person", "P99999999",
+                                  "--workspace", ws])
+    assert unknown.exit_code != 0 and "no master person P99999999" in unknown.output
+    no_person = runner.invoke(app, ["users", "add", "--name", "x", "--role", "self", "--workspace", ws])
+    assert no_person.exit_code != 0
