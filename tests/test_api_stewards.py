@@ -66,6 +66,9 @@ def test_a_decision_changes_the_served_graph_and_survives_a_full_rerun(api):
     queue_after = httpx.get(f"{api.url}/review/queue", params={"status": "all", "page_size": 500},
                             headers=steward).json()
     assert item["item_id"] not in {i["item_id"] for i in queue_after["items"]}  # decided: out of the queue
+    answered = httpx.get(f"{api.url}/review/items/{item['item_id']}", headers=steward).json()
+    assert answered["item"]["status"] == "decided" and answered["item"]["judgement"] == "same"
+    assert answered["item"]["master_a"] == answered["item"]["master_b"] and answered["decisions"]
     trail = api.state.audit_entries()
     assert trail[-1]["action"] == "review.decision" and trail[-1]["target"] == item["item_id"]
 

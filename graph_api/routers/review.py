@@ -78,11 +78,25 @@ def review_queue(principal: Steward, state: StateDep, workspace: WorkspaceDep,
     return ReviewPage(total=len(items), page=page, page_size=page_size, items=items[start:start + page_size])
 
 
-def _review_row(workspace: Workspace, item_id: str) -> dict:
+def _review_row(workspace: Workspace, item_id: str, state: StateStore | None = None,
+                graph: ServedGraph | None = None) -> dict:
+    """The item in the queue; once decided and applied it has left the queue, and the decision log
+    still answers for it (without the scores, which the re-run no longer computed)."""
     rows = _queue(workspace, "item_id = ?", [item_id])
-    if not rows:
+    if rows:
+        return rows[0]
+    decided = [d for d in (state.decisions_log() if state else []) if d["review_item"] == item_id]
+    if not decided or graph is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no review item {item_id}")
-    return rows[0]
+    d = decided[-1]
+    systems = source_systems(graph)
+    sides = {k: _record(graph, d[k]) for k in ("record_a", "record_b")}
+    return {"item_id": item_id, "entity_type": d["entity_type"], "record_a": d["record_a"], "record_b": d["record_b"],
+            "master_a": sides["record_a"].master_id if sides["record_a"] else None,
+            "master_b": sides["record_b"].master_id if sides["record_b"] else None,
+            "match_probability": None, "match_weight": None, "reason": "decided", "evidence": None,
+            **{f"department_{k[-1]}": systems.get(v.system, {}).get("department") if v else None
+               for k, v in sides.items()}}
 
 
 def _record(graph: ServedGraph, record_id: str) -> RecordSide | None:
@@ -99,7 +113,7 @@ def _record(graph: ServedGraph, record_id: str) -> RecordSide | None:
             summary="审核详情 / The two records side by side, with the match weight of every comparison")
 def review_item(item_id: str, principal: Steward, graph: GraphDep, state: StateDep,
                 workspace: WorkspaceDep) -> ReviewItemDetail:
-    row = _review_row(workspace, item_id)
+    row = _review_row(workspace, item_id, state, graph)
     item = _item(row, _judgements(state))
     records = [r for r in (_record(graph, row["record_a"]), _record(graph, row["record_b"])) if r is not None]
     evidence = json.loads(row["evidence"]) if row["evidence"] else {}
