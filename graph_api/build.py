@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.patch import PatchPlan, apply_patch, plan_patch, write_snapshot
+from graph_api.patch import PatchPlan, delete_scope, plan_patch, refresh_last_seen, write_snapshot
 from graph_api.store import GraphStore
 from graph_api.targets import build_target
 from ingest.lakehouse import DUCK_TYPES, Lakehouse
@@ -207,7 +207,7 @@ def _only(column: str, scope_table: str, scoped: bool) -> str:
     return f" AND {column} IN (SELECT id FROM {scope_table})" if scoped else ""
 
 
-def graph_frames(lake: Lakehouse, result: BuildResult, edges: list | None = None,
+def graph_frames(lake: Lakehouse, result: BuildResult, edges: list[tuple[str, str, str, pa.Table]],
                  scoped: bool = False) -> Iterator[Frame]:
     """Everything the graph holds, as frames in load order (nodes before the relationships that need them).
 
@@ -269,16 +269,15 @@ def graph_frames(lake: Lakehouse, result: BuildResult, edges: list | None = None
                   AND r.merged_into IN (SELECT master_id FROM res_link) {touching}""", [entity_type]),
                         "FormerId", entity_type)
     scope = _arrow(lake, "SELECT id FROM _scope_masters").column("id") if scoped else None
-    for rel_type, start, end, table in edges if edges is not None else edge_frames(lake, result):
+    for rel_type, start, end, table in edges:
         if scope is not None:
             table = table.filter(pc.or_(pc.is_in(table["from"], scope), pc.is_in(table["to"], scope)))
         yield Frame("rel", rel_type, table, start, end)
 
 
-def load_graph(store: GraphStore, lake: Lakehouse, result: BuildResult, step: Callable[[str], None],
-               frames: list[Frame] | None = None) -> None:
+def load_graph(store: GraphStore, result: BuildResult, step: Callable[[str], None], frames: Iterable[Frame]) -> None:
     store.apply_schema()
-    for frame in frames if frames is not None else graph_frames(lake, result):
+    for frame in frames:
         if frame.kind == "node":
             result.nodes[frame.name] = result.nodes.get(frame.name, 0) + store.load_nodes(frame.name, frame.table)
         else:
@@ -321,8 +320,9 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
         if plan.patch:
             store, result.path = target.copy_of(previous, build_id)
             with store:
-                apply_patch(store, lake, plan, lambda: load_graph(
-                    store, lake, result, step, graph_frames(lake, result, edges, scoped=True)))
+                delete_scope(store, lake)
+                load_graph(store, result, step, graph_frames(lake, result, edges, scoped=True))
+                refresh_last_seen(store, plan)
                 loaded = {**result.nodes, **result.rels}
                 result.nodes = {label: store.count(label) for label in store.schema.nodes}
                 result.rels = {rel: store.count_rels(rel) for rel in store.schema.rels}
@@ -330,7 +330,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
         else:
             store, result.path = target.fresh(build_id)
             with store:
-                load_graph(store, lake, result, step, graph_frames(lake, result, edges))
+                load_graph(store, result, step, graph_frames(lake, result, edges))
         snapshot_dir = workspace.graph_dir / "snapshots" / build_id
         write_snapshot(lake, edges, snapshot_dir)
     workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, "run_id": run_id,

@@ -19,7 +19,6 @@ scope only need their `last_seen` moved to the newest load of their source.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,10 +90,10 @@ class PatchPlan:
                     or self.refreshed_sources)
 
 
-def _diff(now_sql: str, before: str, columns: str) -> str:
+def _diff(now_sql: str, before: str) -> str:
     """Rows in exactly one of the two (a symmetric difference), as SQL."""
-    return f"""((SELECT {columns} FROM ({now_sql})) EXCEPT (SELECT {columns} FROM {before}))
-        UNION ALL ((SELECT {columns} FROM {before}) EXCEPT (SELECT {columns} FROM ({now_sql})))"""
+    return f"""((SELECT * FROM ({now_sql})) EXCEPT (SELECT * FROM {before}))
+        UNION ALL ((SELECT * FROM {before}) EXCEPT (SELECT * FROM ({now_sql})))"""
 
 
 def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: float) -> PatchPlan:
@@ -111,14 +110,17 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
         con.execute(f"CREATE OR REPLACE TEMP VIEW _before_{name} AS SELECT * FROM read_parquet("
                     f"'{snapshot / name}.parquet')")
     for name in REBUILD_ON_CHANGE:
-        if fetch_one(con, f"SELECT count(*) FROM ({_diff(SNAPSHOT_SQL[name], f'_before_{name}', '*')})")[0]:
+        if fetch_one(con, f"SELECT count(*) FROM ({_diff(SNAPSHOT_SQL[name], f'_before_{name}')})")[0]:
             return PatchPlan(False, f"{name} changed: every record of the system is touched")
     con.register("_edges_now", _edges_table(edges))
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed_records AS SELECT DISTINCT record_id AS id
-        FROM ({_diff(SNAPSHOT_SQL['records'], '_before_records', '*')})""")
+    # Changed records are loaded again whole. Unchanged records of a scoped entity keep their node
+    # (deleting one touches the long adjacency lists of its system and run); they only get their
+    # RESOLVED_TO edge and their statements again, which the entity's deletion took with it.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope_records AS SELECT DISTINCT record_id AS id
+        FROM ({_diff(SNAPSHOT_SQL['records'], '_before_records')})""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed_edges AS
-        {_diff('SELECT * FROM _edges_now', '_before_edges', '*')}""")
-    links, attributes, former = (_diff(SNAPSHOT_SQL[n], f"_before_{n}", "*")
+        {_diff('SELECT * FROM _edges_now', '_before_edges')}""")
+    links, attributes, former = (_diff(SNAPSHOT_SQL[n], f"_before_{n}")
                                  for n in ("links", "attributes", "former"))
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope_former AS SELECT DISTINCT master_id AS id
         FROM ({former})""")
@@ -127,18 +129,15 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
             SELECT master_id AS id, entity_type FROM ({links})
             UNION ALL SELECT master_id, entity_type FROM ({attributes})
             UNION ALL SELECT merged_into, entity_type FROM ({former}) WHERE merged_into IS NOT NULL
-            UNION ALL SELECT l.master_id, l.entity_type FROM res_link l JOIN _changed_records c ON c.id = l.member_id
+            UNION ALL SELECT l.master_id, l.entity_type FROM res_link l
+                JOIN _scope_records c ON c.id = l.member_id
             UNION ALL SELECT l.master_id, l.entity_type FROM _before_links l
-                JOIN _changed_records c ON c.id = l.member_id
+                JOIN _scope_records c ON c.id = l.member_id
             UNION ALL SELECT "from", start_label FROM _changed_edges
             UNION ALL SELECT "to", end_label FROM _changed_edges)
         WHERE id IS NOT NULL""")
-    # Changed records are loaded again whole. Unchanged records of a scoped entity keep their node
-    # (deleting one touches the long adjacency lists of its system and run); they only get their
-    # RESOLVED_TO edge and their statements again, which the entity's deletion took with it.
-    con.execute("CREATE OR REPLACE TEMP TABLE _scope_records AS SELECT id FROM _changed_records")
     con.execute("""CREATE OR REPLACE TEMP TABLE _scope_linked AS SELECT DISTINCT id FROM (
-        SELECT id FROM _changed_records
+        SELECT id FROM _scope_records
         UNION ALL SELECT l.member_id FROM res_link l JOIN _scope_masters m ON m.id = l.master_id
         UNION ALL SELECT l.member_id FROM _before_links l JOIN _scope_masters m ON m.id = l.master_id)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _scope_statements AS SELECT DISTINCT h.statement_id AS id
@@ -147,8 +146,7 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
         WHERE status = 'completed' AND run_id NOT IN (SELECT run_id FROM _before_runs)""")
     con.unregister("_edges_now")
     refreshed = con.execute("""SELECT DISTINCT d.system, d.table_name, r.started_at
-        FROM (SELECT * FROM (SELECT source, last_run FROM (""" + SNAPSHOT_SQL["source_runs"] + """))
-              EXCEPT SELECT source, last_run FROM _before_source_runs) n
+        FROM ((""" + SNAPSHOT_SQL["source_runs"] + """) EXCEPT (SELECT * FROM _before_source_runs)) n
         JOIN ingest_run r ON r.run_id = n.last_run
         JOIN dwd_record d ON d.source = n.source ORDER BY ALL""").fetchall()
     counts = {t: fetch_one(con, f"SELECT count(*) FROM _scope_{t}")[0]
@@ -162,9 +160,9 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
     return plan
 
 
-def apply_patch(store: GraphStore, lake: Lakehouse, plan: PatchPlan, load: Callable[[], None]) -> None:
-    """Deletes the scoped nodes with their relationships, loads them again (`load`, the same frames a
-    full build uses, scoped) and moves `last_seen` of the statements whose source was loaded again."""
+def delete_scope(store: GraphStore, lake: Lakehouse) -> None:
+    """Deletes the scoped nodes with all their relationships; the build then loads them again from
+    the same frames a full build uses (scoped), and `refresh_last_seen` finishes the patch."""
     con = lake.con
     deletions = [(label, "SELECT id FROM _scope_masters WHERE entity_type = ?", [label]) for (label,) in
                  con.execute("SELECT DISTINCT entity_type FROM _scope_masters ORDER BY 1").fetchall()]
@@ -175,7 +173,10 @@ def apply_patch(store: GraphStore, lake: Lakehouse, plan: PatchPlan, load: Calla
         reader = con.sql(sql + " ORDER BY 1", params=params or None).to_arrow_reader(DELETE_BATCH)
         for batch in reader:
             store.delete_nodes(label, batch.column(0).to_pylist())
-    load()
+
+
+def refresh_last_seen(store: GraphStore, plan: PatchPlan) -> None:
+    """Statements outside the scope that were seen again in their source's newest load."""
     refresh = load_query("write/refresh_last_seen")
     store.write([(refresh, {"system": system, "table_name": table, "seen": seen})
                  for system, table, seen in plan.refreshed_sources])

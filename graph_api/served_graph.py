@@ -78,7 +78,7 @@ class ServedGraph:
             build = self._build
             build.users += 1
         try:
-            yield build.store
+            yield build
         finally:
             with self._lock:
                 build.users -= 1
@@ -91,18 +91,17 @@ class ServedGraph:
 
     def query(self, cypher: str, parameters: dict[str, Any] | None = None,
               max_rows: int | None = None) -> list[dict[str, Any]]:
-        with self._lease() as store:
-            return store.query(cypher, parameters, max_rows)
+        with self._lease() as build:
+            return build.store.query(cypher, parameters, max_rows)
 
     def memo(self, key: Hashable, compute: Callable[[], Any], cache: str = "lookups",
              limit: int | None = None) -> Any:
         """A value computed once per served build: a build never changes, so the value stays exact
-        until the next build is served (the memo goes with the old build). Each named cache keeps at
-        most `limit` entries, dropping the least recently used."""
-        with self._lease() as _:
-            build = self._build
-        if build is None:
-            return compute()
+        until the next build is served (the memo goes with the old build; a value computed while the
+        builds switched lands in the old one's memo, never in the new one's). Each named cache keeps
+        at most `limit` entries, dropping the least recently used."""
+        with self._lease() as build:
+            pass
         with build.memo_lock:
             entries = build.memo.setdefault(cache, OrderedDict())
             if key in entries:

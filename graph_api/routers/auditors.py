@@ -19,9 +19,15 @@ from queries import load_query
 router = APIRouter(tags=["auditors 审计"])
 
 
-def _is_person(graph, entity_id: str) -> bool:
-    return bool(graph.query("MATCH (p:Person {id: $id}) RETURN p.id AS id", {"id": entity_id})) or bool(
-        graph.query(load_query("former_id"), {"id": entity_id}))
+def _current_entity(graph, entity_id: str) -> tuple[str, str | None]:
+    """(ID, master class) of the entity now: a former ID leads to the entity it was merged into."""
+    label = entity_label(graph, entity_id)
+    if label is None:
+        former = graph.query(load_query("former_id"), {"id": entity_id})
+        if former and former[0]["merged_into"]:
+            entity_id = former[0]["merged_into"]
+            label = entity_label(graph, entity_id)
+    return entity_id, label
 
 
 @router.get("/lineage/{entity_id}/{attribute}", response_model=Lineage,
@@ -36,14 +42,14 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
         prop = load_ontology().prop(attribute)
     except OntologyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no property {attribute!r} in the ontology") from None
-    person = _is_person(graph, entity_id)
-    if person:
-        entity_id = ensure_self(graph, principal, entity_id)[0]
-    elif principal.role == "self":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
-    label = entity_label(graph, entity_id)
+    entity_id, label = _current_entity(graph, entity_id)
     if label is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
+    person = label == "Person"
+    if person:
+        ensure_self(graph, principal, entity_id)
+    elif principal.role == "self":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
     if attribute not in load_ontology().cls(label).properties:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"a {label} has no attribute {attribute!r}")
     if as_of is not None and as_of.tzinfo is not None:  # the graph keeps UTC without a zone

@@ -16,7 +16,7 @@ from campus_kg.state import Principal, StateStore
 from graph_api.deps import ClientDep, GraphDep, Me, PersonReader, StateDep
 from graph_api.lineage import attribute_lineage
 from graph_api.models import Correction, CorrectionRequest, PersonRecord
-from graph_api.person_view import ensure_self, fields_returned, person_record, resolve_person_id
+from graph_api.person_view import ensure_self, fields_returned, person_record, resolve_person, resolve_person_id
 from graph_api.served_graph import ServedGraph
 from ontology.model import load_ontology
 
@@ -123,9 +123,8 @@ def request_correction(body: CorrectionRequest, principal: Me, graph: GraphDep, 
     ont = load_ontology()
     if body.property not in {p.name for p in ont.class_properties("Person")} or body.property == "id":
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{body.property!r} is not a person property")
-    master_id, _ = resolve_person_id(graph, principal.person_id or "")
-    node = graph.query("MATCH (p:Person {id: $id}) RETURN p." + body.property + " AS v", {"id": master_id})
-    current = node[0]["v"] if node else None
+    master_id, _, node = resolve_person(graph, principal.person_id or "")
+    current = node.get(body.property)
     request_id = state.request_correction(master_id, body.property, None if current is None else str(current),
                                           body.proposed_value, body.reason, body.evidence, principal.name)
     state.audit(principal, "correction.request", master_id, {"request_id": request_id, "property": body.property})
