@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 # Re-install when the dependency list changes; the stamp names what was installed.
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test test-all bench install clean
+.PHONY: demo test test-all bench install clean neo4j-up neo4j-down
+
+# The Neo4j backend runs in every test run: a real Neo4j 5 on loopback (tools/neo4j-server).
+NEO4J_STATE := .neo4j
+NEO4J       := tools/neo4j-server/neo4j.sh
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +24,23 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/campus-kg demo
 
+# Tests run beside a fresh Neo4j, which is stopped whatever the outcome; CAMPUS_KG_REQUIRE_NEO4J
+# turns a missing server into failures instead of skips.
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(NEO4J) up $(NEO4J_STATE)
+	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -m "not slow" -q; \
+	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
 
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(NEO4J) up $(NEO4J_STATE)
+	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -q; \
+	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
+
+neo4j-up:
+	$(NEO4J) up $(NEO4J_STATE)
+
+neo4j-down:
+	$(NEO4J) down $(NEO4J_STATE)
 
 # Benchmarks write bench/RESULTS.md; they take minutes, not part of the tests.
 bench: $(STAMP)
@@ -32,10 +48,11 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/febrl4_bench.py
+	$(BIN)/python bench/febrl_product_bench.py
 	$(BIN)/python bench/linkage_baseline_bench.py
 	$(BIN)/python bench/resolution_bench.py
 	$(BIN)/python bench/graph_build_bench.py
 	$(BIN)/python bench/load_bench.py
 
 clean:
-	rm -rf $(VENV) workspace .pytest_cache
+	rm -rf $(VENV) workspace .pytest_cache $(NEO4J_STATE) tools/neo4j-server/target

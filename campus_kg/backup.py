@@ -1,10 +1,11 @@
 """Backups that really restore: everything the graph is rebuilt from, in one archive.
 
 An archive holds the lakehouse (raw ODS, DWD, resolution), the state database (steward decisions,
-corrections, tokens, access log), the trained model, the mapping files the runs used, and a
-manifest with each file's SHA-256 and the entity counts. The graph itself is not in it: it is
-derived, and `--verify` proves so by restoring into a scratch workspace, rebuilding the graph
-there, and comparing entity counts and a checksum of the graph with the live workspace.
+corrections, tokens, access log), the trained model, the mapping files the runs used, the steward
+apply passes still owed to the graph, and a manifest with each file's SHA-256 and the entity
+counts. The graph itself is not in it: it is derived, and `--verify` proves so by restoring into a
+scratch workspace, rebuilding the graph there, and comparing entity counts and a checksum of the
+graph with the live workspace.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ def backup(settings: Settings, workspace: Workspace, out: Path) -> dict:
         if workspace.person_model.exists():
             (staging / "model").mkdir()
             shutil.copy2(workspace.person_model, staging / "model" / workspace.person_model.name)
+        # Steward apply passes the graph still owes: a server on the restored workspace runs them.
+        for marker in sorted(workspace.apply_pending.glob("*.json")):
+            (staging / marker.parent.name).mkdir(exist_ok=True)
+            shutil.copy2(marker, staging / marker.parent.name / marker.name)
         (staging / "config").mkdir()
         for i, mapping in enumerate(m for m in mappings if m.exists()):
             shutil.copy2(mapping, staging / "config" / f"{i:02d}-{mapping.name}")

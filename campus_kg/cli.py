@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from campus_kg import pipeline
+from campus_kg.locking import WorkspaceBusy, workspace_lock
 from campus_kg.settings import Settings
 from campus_kg.state import ROLES, StateStore
 from campus_kg.workspace import Workspace
@@ -26,12 +29,51 @@ console = Console()
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", help="Workspace directory (lakehouse, graph, state).")]
 MappingOpt = Annotated[Path, typer.Option("--mapping", exists=True, dir_okay=False, help="Mapping file (YAML).")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help="ladybug (default) or neo4j.")]
+AllowDeletionsOpt = Annotated[bool, typer.Option(
+    "--allow-deletions", help="Load sources even when they would delete more than ingest_max_delete_share of "
+                              "their records (the deletion guard), or load no row at all.")]
+AllowPathsOutsideOpt = Annotated[bool, typer.Option(
+    "--allow-paths-outside", help="Let the mapping's sources read files outside the mapping's folder.")]
 BuildModeOpt = Annotated[str, typer.Option(
     "--mode", help="auto: patch the served graph when the change is small, else rebuild; full; patch.")]
 
 
 def _settings(workspace: Path | None = None) -> Settings:
     return Settings(workspace=workspace) if workspace is not None else Settings()
+
+
+@contextmanager
+def _exclusive(workspace: Path, command: str) -> Iterator[Workspace]:
+    """Holds the workspace lock for the whole command; another run holding it is a clear exit 1."""
+    ws = Workspace.at(workspace)
+    try:
+        with workspace_lock(ws.root, command, _settings(workspace).workspace_lock_timeout_s):
+            yield ws
+    except WorkspaceBusy as exc:
+        console.print(f"[red]{exc}")
+        raise typer.Exit(1) from None
+
+
+def _ingest(mapping: Path, ws: Workspace, allow_deletions: bool, allow_paths_outside: bool):
+    """The ingest step of `ingest` and `run`; a mapping that does not validate is a message, exit 2."""
+    from ingest.mapping import MappingError
+
+    try:
+        return pipeline.run_ingest(mapping, ws, console, allow_deletions=allow_deletions,
+                                   allow_paths_outside=allow_paths_outside)
+    except MappingError as exc:
+        from rich.markup import escape
+
+        console.print(f"[red]mapping refused 映射文件有误[/]:\n{escape(str(exc))}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _held_back(ingested) -> bool:
+    """A source that could not be loaded (it keeps its previous state) fails the command."""
+    held = [s.source for s in ingested.sources if s.problem]
+    if held:
+        console.print(f"[red]run {ingested.run_id} completed with errors 部分来源未入库: {', '.join(held)} held back")
+    return bool(held)
 
 
 @app.command()
@@ -49,9 +91,13 @@ def generate(out: Annotated[Path, typer.Option("--out", help="Directory for the 
 
 
 @app.command("ingest")
-def ingest_cmd(mapping: MappingOpt, workspace: WorkspaceOpt) -> None:
+def ingest_cmd(mapping: MappingOpt, workspace: WorkspaceOpt, allow_deletions: AllowDeletionsOpt = False,
+               allow_paths_outside: AllowPathsOutsideOpt = False) -> None:
     """Load the exports a mapping declares into the workspace's lakehouse."""
-    pipeline.run_ingest(mapping, Workspace.at(workspace), console)
+    with _exclusive(workspace, "ingest") as ws:
+        ingested = _ingest(mapping, ws, allow_deletions, allow_paths_outside)
+    if _held_back(ingested):
+        raise typer.Exit(1)
 
 
 @app.command("quality")
@@ -60,7 +106,8 @@ def quality_cmd(workspace: WorkspaceOpt,
                 json_out: Annotated[Path | None, typer.Option("--json", help="JSON report to write.")] = None) -> None:
     """Data quality of the latest ingest run: six dimensions, a traffic light per department and table."""
     try:
-        pipeline.run_quality(_settings(workspace), Workspace.at(workspace), console, html, json_out)
+        with _exclusive(workspace, "quality") as ws:
+            pipeline.run_quality(_settings(workspace), ws, console, html, json_out)
     except LookupError as exc:
         console.print(f"[red]{exc}")
         raise typer.Exit(1) from None
@@ -77,7 +124,8 @@ def catalogue_cmd(workspace: WorkspaceOpt,
 @app.command("resolve")
 def resolve_cmd(workspace: WorkspaceOpt) -> None:
     """Resolve source records into master entities."""
-    pipeline.run_resolve(Workspace.at(workspace), console, _settings(workspace))
+    with _exclusive(workspace, "resolve") as ws:
+        pipeline.run_resolve(ws, console, _settings(workspace))
 
 
 @app.command("evaluate")
@@ -89,7 +137,14 @@ def evaluate_cmd(workspace: WorkspaceOpt,
                      help="CSV: source,record_key,position,mention,entity_id (EXTERNAL for outsiders).")] = None,
                  ) -> None:
     """Pairwise and B-cubed precision / recall / F1 per entity type against a truth file."""
-    pipeline.run_evaluate(Workspace.at(workspace), truth, mentions, console)
+    from resolution.evaluate import NothingToEvaluate
+    from resolution.status import ResolutionIncomplete
+
+    try:
+        pipeline.run_evaluate(Workspace.at(workspace), truth, mentions, console)
+    except (ResolutionIncomplete, NothingToEvaluate) as exc:
+        console.print(f"[red]cannot evaluate 无法评估[/]: {exc}")
+        raise typer.Exit(1) from None
 
 
 @app.command("model")
@@ -172,7 +227,8 @@ def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None, mode: B
         console.print(f"[red]--mode must be one of {', '.join(BUILD_MODES)}")
         raise typer.Exit(2)
     try:
-        pipeline.run_build(_settings(workspace), Workspace.at(workspace), console, backend, mode)
+        with _exclusive(workspace, "build-graph") as ws:
+            pipeline.run_build(_settings(workspace), ws, console, backend, mode)
     except PatchRefused as exc:
         console.print(f"[red]cannot patch[/]: {exc}")
         raise typer.Exit(1) from None
@@ -181,22 +237,31 @@ def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None, mode: B
 @app.command("run")
 def run_cmd(mapping: MappingOpt, workspace: WorkspaceOpt, backend: BackendOpt = None,
             force: Annotated[bool, typer.Option("--force", help="Resolve and build even when nothing changed.")]
-            = False) -> None:
+            = False, allow_deletions: AllowDeletionsOpt = False,
+            allow_paths_outside: AllowPathsOutsideOpt = False) -> None:
     """ingest + resolve + build-graph (the last two only when the ingest changed something)."""
-    ws = Workspace.at(workspace)
-    ingested = pipeline.run_ingest(mapping, ws, console)
-    if not ingested.changed and ws.current_graph_pointer.exists() and not force:
-        console.print("nothing changed since the last run: the served graph is current (use --force to rebuild)")
-        return
-    pipeline.run_resolve(ws, console, _settings(workspace))
-    pipeline.run_build(_settings(workspace), ws, console, backend)
+    with _exclusive(workspace, "run") as ws:
+        ingested = _ingest(mapping, ws, allow_deletions, allow_paths_outside)
+        if not ingested.changed and ws.current_graph_pointer.exists() and not force:
+            console.print("nothing changed since the last run: the served graph is current (use --force to rebuild)")
+        else:  # a source held back keeps its previous state: the others still go through
+            pipeline.run_resolve(ws, console, _settings(workspace))
+            pipeline.run_build(_settings(workspace), ws, console, backend)
+    if _held_back(ingested):
+        raise typer.Exit(1)
 
 
 @export_app.command("links")
 def export_links_cmd(workspace: WorkspaceOpt,
                      out: Annotated[Path, typer.Option("--out", help="CSV file to write.")]) -> None:
     """One row per source record read: system,table,record_key,entity_type,master_id."""
-    n = pipeline.export_links(Workspace.at(workspace), out)
+    from resolution.status import ResolutionIncomplete
+
+    try:
+        n = pipeline.export_links(Workspace.at(workspace), out)
+    except ResolutionIncomplete as exc:
+        console.print(f"[red]cannot export links 无法导出[/]: {exc}")
+        raise typer.Exit(1) from None
     console.print(f"{n} rows written to {out}")
 
 
@@ -208,8 +273,8 @@ def backup_cmd(workspace: WorkspaceOpt,
     """Back up everything the graph is rebuilt from: lakehouse, human decisions, model, mappings."""
     from campus_kg.backup import backup, verify as verify_backup
 
-    ws = Workspace.at(workspace)
-    manifest = backup(_settings(workspace), ws, out)
+    with _exclusive(workspace, "backup") as ws:
+        manifest = backup(_settings(workspace), ws, out)
     console.print(f"backup {out}: {len(manifest['files'])} files; entities "
                   + ", ".join(f"{k} {v}" for k, v in manifest["entities"].items()))
     if verify:
@@ -231,7 +296,8 @@ def restore_cmd(workspace: WorkspaceOpt,
     from campus_kg.backup import RestoreError, restore
 
     try:
-        manifest = restore(archive, Workspace.at(workspace), force)
+        with _exclusive(workspace, "restore") as ws:
+            manifest = restore(archive, ws, force)
     except RestoreError as exc:
         console.print(f"[red]{exc}")
         raise typer.Exit(1) from None
@@ -270,16 +336,18 @@ def serve(workspace: WorkspaceOpt,
 
     from graph_api.app import create_app
     from graph_api.http_protocol import HTTP_PROTOCOL
+    from graph_api.proxies import uvicorn_proxy_options
 
     settings = _settings(workspace)
+    proxies = uvicorn_proxy_options(settings)  # X-Forwarded-For only from trusted_proxies
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log,
-                    http=HTTP_PROTOCOL)
+                    http=HTTP_PROTOCOL, **proxies)
         return
     # Worker processes build their own app from the environment: hand them this workspace.
     os.environ["CAMPUS_KG_WORKSPACE"] = str(Workspace.at(workspace).root)
     uvicorn.run("graph_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=access_log, http=HTTP_PROTOCOL)
+                log_level="info", access_log=access_log, http=HTTP_PROTOCOL, **proxies)
 
 
 @app.command()
@@ -295,9 +363,10 @@ def demo(persons: Annotated[int, typer.Option("--persons", min=10)] = 5000,
     sources = ws.root / "sources"
     with console.status(f"generating a synthetic university of {persons} persons…"):
         generated = gen(sources, persons=persons, seed=42)
-    ingested = pipeline.run_ingest(generated.mapping_path, ws, console)
-    resolved = pipeline.run_resolve(ws, console, _settings(workspace))
-    built = pipeline.run_build(_settings(workspace), ws, console)
+    with _exclusive(workspace, "demo"):
+        ingested = pipeline.run_ingest(generated.mapping_path, ws, console)
+        resolved = pipeline.run_resolve(ws, console, _settings(workspace))
+        built = pipeline.run_build(_settings(workspace), ws, console)
     with Lakehouse(ws.lakehouse, read_only=True) as lake:
         score = pairwise(lake, generated.truth_path, "Person")
     links = pipeline.export_links(ws, ws.root / "links.csv")
@@ -342,9 +411,15 @@ def users_add(name: Annotated[str, typer.Option("--name")],
               role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")],
               workspace: WorkspaceOpt,
               person: Annotated[str | None, typer.Option("--person", help="Master person ID (role self).")] = None,
+              expires_days: Annotated[int | None, typer.Option(
+                  "--expires-days", min=0, max=36_500,
+                  help="Days until the token expires (default: setting token_ttl_days); 0 = never, dev only.")]
+              = None,
               ) -> None:
     """Create an API token. The token is printed once, on the last line."""
     s = _settings(workspace)
+    if expires_days == 0 and s.mode == "prod":
+        raise typer.BadParameter("--expires-days 0 (a token that never expires) is refused in prod")
     ws = Workspace.at(workspace)
     if person is not None and ws.lakehouse.exists():
         from ingest.lakehouse import Lakehouse
@@ -356,22 +431,30 @@ def users_add(name: Annotated[str, typer.Option("--name")],
         if not known:
             raise typer.BadParameter(f"no master person {person} in {ws.root} (run `campus-kg resolve` first?)")
     try:
-        token_id, token = StateStore(s.state_database_url(), s.token_secret.get_secret_value()).add_user(
-            name, role, person)
+        state = StateStore(s.state_database_url(), s.token_secret.get_secret_value(), s.token_ttl_days)
+        token_id, token = state.add_user(name, role, person, expires_days)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    console.print(f"token {token_id} for {name} ({role}); store it now, it is not shown again:")
+    expires = next(u["expires_at"] for u in state.list_users() if u["token_id"] == token_id)
+    until = f"{expires:%Y-%m-%d %H:%M} UTC" if expires else "never 永不过期"
+    console.print(f"token {token_id} for {name} ({role}), expires {until}; store it now, it is not shown again:")
     print(token)
 
 
 @users_app.command("list")
 def users_list(workspace: WorkspaceOpt) -> None:
-    """List tokens (never their secrets)."""
+    """List tokens (never their secrets), with when they expire (UTC)."""
+    import datetime as dt
+
     s = _settings(workspace)
-    table = Table("token_id", "name", "role", "person", "created", "revoked")
-    for u in StateStore(s.state_database_url(), s.token_secret.get_secret_value()).list_users():
-        table.add_row(u["token_id"], u["name"], u["role"], u["person_id"] or "", str(u["created_at"]),
-                      str(u["revoked_at"] or ""))
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    table = Table("token_id", "name", "role", "person", "created", "expires 到期", "revoked")
+    for u in StateStore(s.state_database_url(), s.token_secret.get_secret_value(), s.token_ttl_days).list_users():
+        expires = u["expires_at"]
+        shown = "never 永不" if expires is None else f"{expires:%Y-%m-%d %H:%M}" + (
+            " (expired 已过期)" if expires <= now else "")
+        table.add_row(u["token_id"], u["name"], u["role"], u["person_id"] or "", f"{u['created_at']:%Y-%m-%d %H:%M}",
+                      shown, str(u["revoked_at"] or ""))
     console.print(table)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import functools
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from campus_kg.csv_safe import SafeWriter
+from campus_kg.locking import workspace_lock
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.build import BuildResult, build_graph
@@ -19,6 +21,7 @@ from ingest.mapping import load_mapping
 from campus_kg.state import StateStore
 from resolution.person_linkage import Decision, LinkageOptions
 from resolution.run import ResolveResult, resolve
+from resolution.status import require_complete
 
 
 @contextmanager
@@ -28,9 +31,29 @@ def _progress(console: Console):
         yield progress
 
 
+def exclusive(command: str):
+    """The step holds the workspace lock (campus_kg.locking) while it runs; re-entrant, so `run`
+    can hold it across its steps. Raises WorkspaceBusy after `workspace_lock_timeout_s`."""
+    def wrap(step):
+        @functools.wraps(step)
+        def locked(*args, **kwargs):
+            given = (*args, *kwargs.values())
+            workspace = next(a for a in given if isinstance(a, Workspace))
+            settings = next((a for a in given if isinstance(a, Settings)), None) or Settings(workspace=workspace.root)
+            with workspace_lock(workspace.root, command, settings.workspace_lock_timeout_s):
+                return step(*args, **kwargs)
+        return locked
+    return wrap
+
+
+@exclusive("ingest")
 def run_ingest(mapping_path: Path, workspace: Workspace, console: Console,
-               settings: Settings | None = None) -> IngestResult:
-    mapping = load_mapping(mapping_path)
+               settings: Settings | None = None, *, allow_deletions: bool = False,
+               allow_paths_outside: bool = False) -> IngestResult:
+    """Raises MappingError for a mapping that does not validate. `allow_deletions` lifts the
+    deletion guard (settings.ingest_max_delete_share) for this run; `allow_paths_outside` lets
+    sources read files outside the mapping's folder."""
+    mapping = load_mapping(mapping_path, allow_paths_outside)
     settings = settings or Settings(workspace=workspace.root)
     thresholds = settings.quality_thresholds()
     with _progress(console) as progress, Lakehouse(workspace.lakehouse,
@@ -39,7 +62,8 @@ def run_ingest(mapping_path: Path, workspace: Workspace, console: Console,
             task = progress.add_task(f"ingest {source.name}", total=None)
             return lambda n: progress.advance(task, n)
 
-        result = ingest(mapping, lake, str(mapping_path), on_source, thresholds)
+        result = ingest(mapping, lake, str(mapping_path), on_source, thresholds,
+                        max_delete_share=settings.ingest_max_delete_share, allow_deletions=allow_deletions)
     if result.quality is not None:
         from ingest import quality
 
@@ -62,6 +86,7 @@ def run_ingest(mapping_path: Path, workspace: Workspace, console: Console,
     return result
 
 
+@exclusive("quality")
 def run_quality(settings: Settings, workspace: Workspace, console: Console, html: Path | None,
                 json_out: Path | None) -> dict:
     from ingest import quality
@@ -112,6 +137,7 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
                           review_threshold=settings.review_threshold, decisions=decisions)
 
 
+@exclusive("resolve")
 def run_resolve(workspace: Workspace, console: Console, settings: Settings | None = None) -> ResolveResult:
     settings = settings or Settings(workspace=workspace.root)
     options = linkage_options(settings, workspace)
@@ -121,6 +147,8 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
             Lakehouse(workspace.lakehouse) as lake:
         result = resolve(lake, options, corrections)
         publish_review_queue(lake, workspace.review_queue)
+    for note in result.notes:  # the evidence person linkage had, and any training step it skipped
+        console.print(f"[cyan]person linkage 人员匹配[/]: {note}")
     table = Table(title="resolution: master entities")
     table.add_column("entity type 实体类型")
     table.add_column("records 记录", justify="right")
@@ -162,6 +190,8 @@ def run_evaluate(workspace: Workspace, truth: Path, mentions_csv: Path | None, c
 
     out: dict = {"entity_types": {}}
     with Lakehouse(workspace.lakehouse, read_only=True) as lake:
+        require_complete(lake, str(workspace.root))  # no score over a resolution that did not finish
+        ev.require_overlap(lake, truth)  # nor over no records (1.0 of nothing)
         table = Table(title="evaluation 评估: pairwise and B-cubed")
         for col in ("entity type 实体类型", "records 记录", "pairwise P", "pairwise R", "pairwise F1", "B³ P", "B³ R",
                     "B³ F1"):
@@ -191,6 +221,7 @@ def run_evaluate(workspace: Workspace, truth: Path, mentions_csv: Path | None, c
     return out
 
 
+@exclusive("build-graph")
 def run_build(settings: Settings, workspace: Workspace, console: Console, backend: str | None = None,
               mode: str = "auto") -> BuildResult:
     with _progress(console) as progress:
@@ -216,6 +247,7 @@ def run_build(settings: Settings, workspace: Workspace, console: Console, backen
 def export_links(workspace: Workspace, out: Path) -> int:
     """One row per source record read: loaded records with their master, quarantined rows without."""
     with Lakehouse(workspace.lakehouse, read_only=True) as lake:
+        require_complete(lake, str(workspace.root))  # else every master_id would be empty
         run_id = lake.latest_run()
         rows = lake.con.execute("""
             SELECT d.system, d.table_name, d.record_key, d.entity_type, l.master_id
@@ -227,7 +259,7 @@ def export_links(workspace: Workspace, out: Path) -> int:
             ORDER BY 1, 2, 3""", [run_id]).fetchall()
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
+        w = SafeWriter(fh)  # a record key such as `=cmd|...` must not run when the file is opened in Excel
         w.writerow(["system", "table", "record_key", "entity_type", "master_id"])
         w.writerows(rows)
     return len(rows)

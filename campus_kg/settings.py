@@ -5,11 +5,14 @@ Every field is documented in docs/settings.md; tests/test_docs.py fails when one
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from campus_kg.secret_strength import weak_secret_reason
 
 # Secrets that must never reach production (shipped defaults and the usual guesses).
 KNOWN_WEAK_SECRETS = {"", "neo4j", "password", "changeme", "change-me", "secret", "admin", "campus-kg-dev"}
@@ -30,14 +33,23 @@ class Settings(BaseSettings):
     neo4j_batch_size: int = Field(default=20_000, ge=1_000, le=50_000)
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")
+    token_ttl_days: int = Field(default=90, ge=0, le=3650)
+    max_request_bytes: int = Field(default=1_048_576, ge=1_024, le=1_073_741_824)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     query_timeout_ms: int = Field(default=10_000, ge=100)
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    ingest_max_delete_share: float = Field(default=0.2, ge=0, le=1)
     ladybug_buffer_pool_mb: int = Field(default=2048, ge=0)
     graph_patch_max_share: float = Field(default=0.05, ge=0, le=1)
     graph_connections: int = Field(default=8, ge=1, le=64)
+    workspace_lock_timeout_s: float = Field(default=0, ge=0)
     graph_query_threads: int = Field(default=1, ge=0, le=256)
     person_cache_size: int = Field(default=10_000, ge=0, le=1_000_000)
     cypher_max_rows: int = Field(default=1_000, ge=1, le=100_000)
+    cypher_workers: int = Field(default=2, ge=1, le=64)
+    cypher_worker_memory_mb: int = Field(default=1536, ge=256)
+    cypher_max_answer_bytes: int = Field(default=8 * 2**20, ge=1024)
+    cypher_per_user_concurrency: int = Field(default=2, ge=1)
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)
@@ -61,17 +73,35 @@ class Settings(BaseSettings):
 
         return Thresholds(self.quality_green, self.quality_yellow, self.quality_timeliness_days)
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def split_proxies(cls, value):
+        """`10.0.0.5,10.0.1.0/24` from the environment; a list from code."""
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"CAMPUS_KG_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+        return value
+
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:
         if self.mode != "prod":
             return self
         token = self.token_secret.get_secret_value()
-        if token in KNOWN_WEAK_SECRETS or len(token) < 32:
-            raise ValueError("CAMPUS_KG_TOKEN_SECRET must be set to a random value of at least 32 characters in prod")
+        reason = "a known default" if token in KNOWN_WEAK_SECRETS else weak_secret_reason(token, min_length=32)
+        if reason:
+            raise ValueError(f"CAMPUS_KG_TOKEN_SECRET is refused in prod: {reason}; use e.g. "
+                             "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
         if self.graph_backend == "neo4j":
             pw = self.neo4j_password.get_secret_value()
-            if pw in KNOWN_WEAK_SECRETS or len(pw) < 12:
-                raise ValueError("the Neo4j password is a default or shorter than 12 characters; refused in prod")
+            reason = "a known default" if pw in KNOWN_WEAK_SECRETS else weak_secret_reason(pw, min_length=12)
+            if reason:
+                raise ValueError(f"the Neo4j password is refused in prod: {reason}")
+        if self.token_ttl_days == 0:
+            raise ValueError("CAMPUS_KG_TOKEN_TTL_DAYS=0 (tokens that never expire) is refused in prod")
         return self
 
     def state_database_url(self) -> str:

@@ -4,6 +4,11 @@ audit trail of every steward action.
 Any SQLAlchemy URL works; SQLite in the workspace is the default. The access log is append-only:
 no code path updates or deletes it, and on SQLite triggers refuse both. So are the decisions, the
 correction events and the audit trail: a changed mind is a newer row.
+
+Deciding is atomic without locks: each event of a correction request, and each decision on a review
+item, carries its step number (how many came before it), unique per request or item. Two stewards
+who read the same state write the same step; the database keeps the first and the second gets
+`DecisionConflict` (HTTP 409).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import json
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import (Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, event, insert,
-                        select, text, update)
+from sqlalchemy import (Column, DateTime, Index, Integer, MetaData, String, Table, Text, create_engine, event,
+                        insert, inspect, select, text, update)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from campus_kg.group_commit import GroupCommitter
 
@@ -34,7 +40,10 @@ api_token = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime, nullable=False),
     Column("revoked_at", DateTime),
+    # NULL: made before tokens expired (read as created_at + token_ttl_days); NEVER: never expires.
+    Column("expires_at", DateTime),
 )
+NEVER = dt.datetime(9999, 12, 31)
 
 access_log = Table(
     "access_log", metadata,
@@ -64,7 +73,10 @@ steward_decision = Table(
     Column("steward", String(200), nullable=False),
     Column("reason", Text),
     Column("review_item", String(32)),  # the review item it answered, if any
+    Column("item_step", Integer),  # decisions on that review item before this one (see the module doc)
 )
+Index("uq_steward_decision_item_step", steward_decision.c.review_item, steward_decision.c.item_step, unique=True)
+DECIDING = ("same", "not_same")  # judgements that close a review item ("unsure" leaves it open)
 
 CORRECTION_STATUSES = ("open", "approved", "refused")
 
@@ -84,7 +96,9 @@ correction_event = Table(
     Column("status", String(10), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("note", Text),  # the steward's reason when approving or refusing
+    Column("step", Integer),  # events of the request before this one (see the module doc)
 )
+Index("uq_correction_event_step", correction_event.c.request_id, correction_event.c.step, unique=True)
 
 # Every action a steward, auditor or admin takes through the API: who, what, on what, why.
 audit_trail = Table(
@@ -105,6 +119,19 @@ _APPEND_ONLY_SQLITE = tuple(
     for table in APPEND_ONLY for verb in ("UPDATE", "DELETE"))
 
 
+# Columns added since the first release: StateStore adds them to an older database it opens.
+ADDED_COLUMNS = (api_token.c.expires_at, steward_decision.c.item_step, correction_event.c.step)
+ADDED_INDEXES = ("uq_steward_decision_item_step", "uq_correction_event_step")
+
+
+class TokenRefused(Exception):
+    """The bearer token does not authenticate; the message says why (unknown, revoked, expired)."""
+
+
+class DecisionConflict(ValueError):
+    """Someone else decided first (or at the same moment): the caller's view is out of date."""
+
+
 @dataclass(frozen=True)
 class Principal:
     token_id: str
@@ -118,39 +145,72 @@ def _now() -> dt.datetime:
 
 
 class StateStore:
-    def __init__(self, url: str, token_secret: str):
+    def __init__(self, url: str, token_secret: str, token_ttl_days: int = 90):
+        """`token_ttl_days`: lifetime of new tokens by default, and of tokens made before tokens
+        expired (counted from their creation); 0 = never."""
         self.engine: Engine = create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", lambda conn, _: conn.execute("PRAGMA journal_mode=WAL"))
         metadata.create_all(self.engine)
+        self._migrate()
         if self.engine.dialect.name == "sqlite":
             with self.engine.begin() as conn:
                 for ddl in _APPEND_ONLY_SQLITE:
                     conn.execute(text(ddl))
         self._secret = token_secret.encode("utf-8")
+        self.token_ttl_days = token_ttl_days
         self._access_writer = GroupCommitter(self._write_access)
+
+    def _migrate(self) -> None:
+        """Bring a state database made by an older campus-kg up to date (new nullable columns and
+        their unique indexes); old rows keep NULL there, which every reader understands."""
+        present = {t: {c["name"] for c in inspect(self.engine).get_columns(t)}
+                   for t in {c.table.name for c in ADDED_COLUMNS}}
+        with self.engine.begin() as conn:
+            for column in ADDED_COLUMNS:
+                if column.name not in present[column.table.name]:
+                    kind = column.type.compile(self.engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {column.table.name} ADD COLUMN {column.name} {kind}"))
+            for index in (i for t in metadata.tables.values() for i in t.indexes if i.name in ADDED_INDEXES):
+                index.create(conn, checkfirst=True)
 
     def _hash(self, token: str) -> str:
         return hmac.new(self._secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
     # ---- tokens --------------------------------------------------------------------------------
-    def add_user(self, name: str, role: str, person_id: str | None = None) -> tuple[str, str]:
-        """Returns (token_id, token). Only the token's keyed hash is stored."""
+    def add_user(self, name: str, role: str, person_id: str | None = None,
+                 expires_days: int | None = None) -> tuple[str, str]:
+        """Returns (token_id, token). Only the token's keyed hash is stored. The token expires after
+        `expires_days` (default: token_ttl_days; 0 = never)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}")
         if role == "self" and not person_id:
             raise ValueError("a `self` token must be bound to a master person (--person)")
+        days = self.token_ttl_days if expires_days is None else expires_days
+        if not 0 <= days <= 36_500:
+            raise ValueError("a token expires after 0 (never) to 36500 days")
         token_id = secrets.token_hex(4)
         token = f"ckg_{token_id}_{secrets.token_urlsafe(32)}"
+        now = _now()
         with self.engine.begin() as conn:
             conn.execute(insert(api_token).values(token_id=token_id, name=name, role=role, person_id=person_id,
-                                                  token_hash=self._hash(token), created_at=_now()))
+                                                  token_hash=self._hash(token), created_at=now,
+                                                  expires_at=NEVER if days == 0 else now + dt.timedelta(days=days)))
         return token_id, token
 
+    def _expires_at(self, row) -> dt.datetime | None:
+        """When the token stops working (None: never)."""
+        expires = row["expires_at"]
+        if expires is None:  # made before tokens expired: the setting decides
+            return row["created_at"] + dt.timedelta(days=self.token_ttl_days) if self.token_ttl_days else None
+        return None if expires >= NEVER else expires
+
     def list_users(self) -> list[dict]:
+        """Every token (never its hash), `expires_at` as it applies now (None: never)."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(api_token).order_by(api_token.c.created_at)).mappings().all()
-        return [{k: v for k, v in r.items() if k != "token_hash"} for r in rows]
+        return [{**{k: v for k, v in r.items() if k != "token_hash"}, "expires_at": self._expires_at(r)}
+                for r in rows]
 
     def revoke(self, token_id: str) -> bool:
         with self.engine.begin() as conn:
@@ -158,12 +218,22 @@ class StateStore:
                                                        api_token.c.revoked_at.is_(None)).values(revoked_at=_now()))
         return res.rowcount > 0
 
-    def authenticate(self, token: str) -> Principal | None:
+    def verify(self, token: str) -> Principal:
+        """The token's principal; TokenRefused (saying why) for an unknown, revoked or expired token."""
         with self.engine.connect() as conn:
             row = conn.execute(select(api_token).where(api_token.c.token_hash == self._hash(token))).mappings().first()
         if row is None or row["revoked_at"] is not None:
-            return None
+            raise TokenRefused("unknown or revoked token")
+        expires = self._expires_at(row)
+        if expires is not None and _now() >= expires:
+            raise TokenRefused("token expired")
         return Principal(row["token_id"], row["name"], row["role"], row["person_id"])
+
+    def authenticate(self, token: str) -> Principal | None:
+        try:
+            return self.verify(token)
+        except TokenRefused:
+            return None
 
     # ---- access log ----------------------------------------------------------------------------
     def log_access(self, principal: Principal, person_id: str | None, endpoint: str, fields: list[str],
@@ -185,10 +255,22 @@ class StateStore:
         if record_1 == record_2:
             raise ValueError("a decision needs two different records")
         a, b = sorted((record_1, record_2))
-        with self.engine.begin() as conn:
-            res = conn.execute(insert(steward_decision).values(
-                at=_now(), entity_type=entity_type, record_a=a, record_b=b, judgement=judgement,
-                steward=steward, reason=reason, review_item=review_item))
+        item_step = None
+        if review_item is not None:  # one snapshot: the item's decisions so far
+            with self.engine.connect() as conn:
+                before = conn.execute(select(steward_decision.c.judgement, steward_decision.c.steward).where(
+                    steward_decision.c.review_item == review_item).order_by(steward_decision.c.id)).all()
+            if closing := [d for d in before if d.judgement in DECIDING]:
+                raise DecisionConflict(f"review item {review_item} is already decided "
+                                       f"({closing[-1].judgement}, by {closing[-1].steward})")
+            item_step = len(before)
+        try:
+            with self.engine.begin() as conn:
+                res = conn.execute(insert(steward_decision).values(
+                    at=_now(), entity_type=entity_type, record_a=a, record_b=b, judgement=judgement,
+                    steward=steward, reason=reason, review_item=review_item, item_step=item_step))
+        except IntegrityError:
+            raise DecisionConflict(f"review item {review_item} was decided by someone else meanwhile") from None
         return int(res.inserted_primary_key[0])
 
     def decisions(self, entity_type: str | None = None) -> list[dict]:
@@ -217,22 +299,30 @@ class StateStore:
         with self.engine.begin() as conn:
             conn.execute(insert(correction_event).values(
                 at=_now(), request_id=request_id, person_id=person_id, property=prop, current_value=current_value,
-                proposed_value=proposed_value, reason=reason, evidence=evidence, status="open", actor=actor))
+                proposed_value=proposed_value, reason=reason, evidence=evidence, status="open", actor=actor, step=0))
         return request_id
 
     def decide_correction(self, request_id: str, status: str, actor: str, note: str) -> dict:
+        """Exactly one decision per request wins: the others get DecisionConflict, also when they
+        arrive at the same moment (the unique step, see the module doc)."""
         if status not in ("approved", "refused"):
             raise ValueError("a correction is approved or refused")
-        current = self.correction(request_id)
-        if current is None:
+        with self.engine.connect() as conn:  # one snapshot: the status and the step come from the same rows
+            events = conn.execute(select(correction_event).where(correction_event.c.request_id == request_id)
+                                  .order_by(correction_event.c.id)).mappings().all()
+        if not events:
             raise KeyError(request_id)
+        current = events[-1]
         if current["status"] != "open":
-            raise ValueError(f"request {request_id} is already {current['status']}")
-        with self.engine.begin() as conn:
-            conn.execute(insert(correction_event).values(
-                **{k: current[k] for k in ("request_id", "person_id", "property", "current_value", "proposed_value",
-                                           "reason", "evidence")},
-                at=_now(), status=status, actor=actor, note=note))
+            raise DecisionConflict(f"request {request_id} is already {current['status']}")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(correction_event).values(
+                    **{k: current[k] for k in ("request_id", "person_id", "property", "current_value",
+                                               "proposed_value", "reason", "evidence")},
+                    at=_now(), status=status, actor=actor, note=note, step=len(events)))
+        except IntegrityError:
+            raise DecisionConflict(f"request {request_id} was decided by someone else meanwhile") from None
         return self.correction(request_id)  # type: ignore[return-value]
 
     def corrections(self, person_id: str | None = None, status: str | None = None) -> list[dict]:

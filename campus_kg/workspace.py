@@ -8,6 +8,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+# Pointer keys that hold a file or folder of the build (analyst_path: the analyst projection).
+POINTER_PATH_KEYS = ("path", "analyst_path", "snapshot")
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -39,6 +42,11 @@ class Workspace:
         return self.root / "published" / "review_queue.parquet"
 
     @property
+    def apply_pending(self) -> Path:
+        """Steward apply passes owed to the served graph, one file per request (graph_api.applier)."""
+        return self.root / "apply-pending"
+
+    @property
     def graph_dir(self) -> Path:
         return self.root / "graph"
 
@@ -47,18 +55,53 @@ class Workspace:
         return self.graph_dir / "CURRENT.json"
 
     def read_current_graph(self) -> dict | None:
-        """The graph the server should serve: written last, atomically, by a completed build."""
+        """The graph the server should serve: written last, atomically, by a completed build.
+
+        Path-valued keys come back as absolute paths inside *this* workspace, so a copied or
+        restored workspace serves its own graph files, never the original's."""
         try:
-            return json.loads(self.current_graph_pointer.read_text(encoding="utf-8"))
+            pointer = json.loads(self.current_graph_pointer.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
+        for key in POINTER_PATH_KEYS:
+            if pointer.get(key):
+                pointer[key] = str(self._from_pointer(pointer[key]))
+        return pointer
 
     def publish_graph(self, pointer: dict) -> None:
-        """Switch the served graph atomically: write a temp file, then rename over the pointer."""
+        """Switch the served graph atomically: write a temp file, then rename over the pointer.
+        Paths inside the workspace are stored relative to its root (see read_current_graph)."""
+        stored = dict(pointer)
+        for key in POINTER_PATH_KEYS:
+            if stored.get(key):
+                stored[key] = self._to_pointer(Path(stored[key]))
         self.graph_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.graph_dir, prefix=".CURRENT.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(pointer, fh, ensure_ascii=False, indent=2)
+            json.dump(stored, fh, ensure_ascii=False, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.current_graph_pointer)
+
+    def _to_pointer(self, path: Path) -> str:
+        path = path if path.is_absolute() else self.root / path
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:  # outside the workspace (none of ours is): kept as it is
+            return str(path)
+
+    def _from_pointer(self, value: str) -> Path:
+        path = Path(value)
+        if not path.is_absolute():
+            return self.root / path
+        if path.is_relative_to(self.root):
+            return path
+        # An older pointer held absolute paths: in a copied or restored workspace they name the
+        # original's files. Map them by their place under the original's graph/ folder.
+        parts = path.parts
+        for i in reversed(range(len(parts))):
+            if parts[i] == self.graph_dir.name:
+                here = self.graph_dir.joinpath(*parts[i + 1:])
+                if here.exists():
+                    return here
+        return path

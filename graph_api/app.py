@@ -11,7 +11,11 @@ from campus_kg import __version__
 from campus_kg.settings import Settings
 from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
+from graph_api import cypher_guard
 from graph_api.applier import Applier
+from graph_api.cypher_worker import CypherWorkerPool
+from graph_api.errors import install_error_handlers
+from graph_api.request_guard import RequestGuard
 from graph_api.routers import analysts, auditors, forms, health, persons, portraits, review
 from graph_api.served_graph import GraphUnavailable, ServedGraph
 
@@ -22,8 +26,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        cypher_guard.check("RETURN 1 AS warm")  # the parser's first use costs ~0.4 s: pay it before traffic
         yield
         app.state.applier.close()
+        app.state.cypher_pool.close()
         app.state.graph.close()
 
     app = FastAPI(
@@ -38,8 +44,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.workspace = workspace
     app.state.graph = ServedGraph(settings, workspace)
+    app.state.cypher_pool = CypherWorkerPool(settings)  # analysts' Cypher, apart from the server; started lazily
     app.state.applier = Applier(settings, workspace)
-    app.state.state_store = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
+    app.state.state_store = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value(),
+                                       settings.token_ttl_days)
+    install_error_handlers(app)
 
     @app.exception_handler(GraphUnavailable)
     def _no_graph(_: Request, exc: GraphUnavailable) -> JSONResponse:
@@ -48,4 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, persons.router, forms.router, review.router, analysts.router, auditors.router,
                    portraits.router):
         app.include_router(router)
+    # Size limit and token before the body is read; only the service status and its documentation are public.
+    public = {"/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    app.add_middleware(RequestGuard, max_request_bytes=settings.max_request_bytes,
+                       public_paths={p for p in public if p}, verify=app.state.state_store.verify)
     return app

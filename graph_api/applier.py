@@ -4,20 +4,29 @@ A decision is written to the state database first (the crown jewels: append-only
 every later run). The applier then re-resolves and runs `build-graph` in auto mode in a background
 thread: a small change patches a copy of the served graph and switches to it atomically. Requests
 that arrive while it runs are coalesced into one more pass. If the lakehouse is busy (a pipeline
-run holds it), the pass fails, says so in its status, and the decision waits for the next run.
+run holds the workspace lock), the pass waits its turn.
+
+"A pass is needed" is kept on disk (one file per request in `<workspace>/apply-pending/`) until a
+pass that started after it succeeds: an Applier created later on the same workspace (the server
+restarted, or another worker) runs a pass left pending at once, so no decision waits for the next
+pipeline run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import gc
+import json
+import os
 import threading
 import traceback
+import uuid
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from rich.console import Console
 
+from campus_kg.locking import workspace_lock
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 
@@ -43,9 +52,36 @@ class Applier:
         self._pending: list[str] = []
         self._thread: threading.Thread | None = None
         self._closed = False
+        left = self._pending_markers()
+        if left:  # a previous process recorded decisions and stopped before applying them
+            self._queue(f"{len(left)} pass(es) pending since before a restart: "
+                        + "; ".join(_marker_reason(m) for m in left[:5]))
+
+    @property
+    def pending_dir(self) -> Path:
+        return self.workspace.apply_pending
+
+    def _pending_markers(self) -> list[Path]:
+        return sorted(self.pending_dir.glob("*.json"))
+
+    def _mark_pending(self, reason: str) -> None:
+        """Written before the pass is queued: if the process stops now, the next one still runs it."""
+        self.pending_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:6]}.json"
+        tmp = self.pending_dir / f".{name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"reason": reason, "requested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                      fh, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.pending_dir / name)
 
     def request(self, reason: str) -> int:
         """Asks for one pass; returns its number (wait for `completed` to reach it)."""
+        self._mark_pending(reason)
+        return self._queue(reason)
+
+    def _queue(self, reason: str) -> int:
         with self._cond:
             self._pending.append(reason)
             self._status.requested += 1
@@ -84,7 +120,7 @@ class Applier:
             error, build, mode = None, None, None
             try:
                 build, mode = self._pass()
-            except Exception as exc:  # reported in the status; the decisions stay for the next run
+            except Exception as exc:  # reported in the status; the markers stay for the next pass or start
                 error = f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
             # A failed pass's frames may still hold the lakehouse open read-only; the next pass opens
@@ -105,9 +141,21 @@ class Applier:
         from graph_api.build import build_graph
 
         quiet = Console(quiet=True)
-        # Server processes (--workers) take turns: one pass at a time holds the lakehouse.
-        with open(self.workspace.root / ".apply.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        # Server processes (--workers) and pipeline runs take turns on the workspace: wait for ours
+        # (a shutdown stops the wait; the pending markers keep the pass for the next start).
+        with workspace_lock(self.workspace.root, "apply steward decisions", timeout_s=None,
+                            give_up=lambda: self._closed):
+            # Every request recorded before resolve reads the decisions is answered by this pass.
+            answered = self._pending_markers()
             pipeline.run_resolve(self.workspace, quiet, self.settings)
             result = build_graph(self.settings, self.workspace)
+            for marker in answered:
+                marker.unlink(missing_ok=True)
         return result.build_id, "patch" if result.patched is not None else "full"
+
+
+def _marker_reason(marker: Path) -> str:
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))["reason"]
+    except (OSError, ValueError, KeyError):
+        return marker.name

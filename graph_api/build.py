@@ -4,6 +4,9 @@ Ladybug: every build writes a new database file (a fresh one, or a copy of the s
 patch changes) and, only when it is complete, switches the workspace's CURRENT pointer atomically;
 the server keeps answering from the previous file until then. Neo4j Community has one database: a
 full build clears and reloads it, a patch changes it in place (see graph_api.targets).
+
+Beside the full graph, a Ladybug build writes its analyst projection (`<build>.analyst.lbdb`, see
+graph_api.analyst_graph) from the same frames: each frame is computed once and loaded into both.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,10 +26,11 @@ import pyarrow.compute as pc
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
+from graph_api.analyst_graph import AnalystProjection
 from graph_api.patch import PatchPlan, delete_scope, plan_patch, refresh_last_seen, write_snapshot
 from graph_api.store import GraphStore
 from graph_api.targets import build_target
-from ingest.lakehouse import DUCK_TYPES, Lakehouse
+from ingest.lakehouse import DUCK_TYPES, LINEAGE_RUNS_SQL, Lakehouse
 from ingest.standardise import standardise_org_name
 from ontology.model import load_ontology
 
@@ -37,6 +44,7 @@ class BuildResult:
     rels: dict[str, int] = field(default_factory=dict)
     unresolved: dict[str, int] = field(default_factory=dict)
     path: str | None = None
+    analyst_path: str | None = None  # the analyst projection (None: the backend writes none)
     plan: PatchPlan | None = None
     patched: dict[str, int] | None = None  # nodes and relationships a patch loaded again
     unchanged: bool = False  # nothing changed since the served build: no new build was made
@@ -222,7 +230,7 @@ def graph_frames(lake: Lakehouse, result: BuildResult, edges: list[tuple[str, st
         yield Frame("node", "SourceSystem", _arrow(
             lake, "SELECT system AS id, name, department FROM source_system ORDER BY 1"))
     yield Frame("node", "IngestRun", _arrow(lake, f"""SELECT run_id AS id, started_at FROM ingest_run
-        WHERE status = 'completed' {_only("run_id", "_scope_runs", scoped)} ORDER BY 1"""))
+        WHERE run_id IN ({LINEAGE_RUNS_SQL}) {_only("run_id", "_scope_runs", scoped)} ORDER BY 1"""))
     records = _only("record_id", "_scope_records", scoped)
     yield Frame("node", "SourceRecord", _arrow(lake, f"""SELECT record_id AS id, entity_type, record_key, row_hash,
         system, table_name FROM dwd_record WHERE true {records} ORDER BY 1"""))
@@ -275,15 +283,45 @@ def graph_frames(lake: Lakehouse, result: BuildResult, edges: list[tuple[str, st
         yield Frame("rel", rel_type, table, start, end)
 
 
-def load_graph(store: GraphStore, result: BuildResult, step: Callable[[str], None], frames: Iterable[Frame]) -> None:
+@dataclass
+class AnalystGraph:
+    """The analyst projection being written beside the full graph."""
+
+    store: GraphStore
+    path: str
+    projection: AnalystProjection
+
+
+def _load(store: GraphStore, frame: Frame) -> int:
+    if frame.kind == "node":
+        return store.load_nodes(frame.name, frame.table)
+    return store.load_rels(frame.name, frame.start, frame.end, frame.table)
+
+
+def _load_projected(analyst: AnalystGraph, frame: Frame) -> int:
+    return _load(analyst.store, analyst.projection.frame(frame))
+
+
+def load_graph(store: GraphStore, result: BuildResult, step: Callable[[str], None], frames: Iterable[Frame],
+               analyst: AnalystGraph | None = None) -> None:
+    """Loads each frame into the store and, projected, into the analyst graph: each frame is
+    computed once. The analyst graph loads on a second thread, at most one frame behind, so the two
+    bulk loads overlap (each is native code that leaves the GIL) and memory holds two frames at most."""
     store.apply_schema()
-    for frame in frames:
-        if frame.kind == "node":
-            result.nodes[frame.name] = result.nodes.get(frame.name, 0) + store.load_nodes(frame.name, frame.table)
-        else:
-            result.rels[frame.name] = result.rels.get(frame.name, 0) + store.load_rels(
-                frame.name, frame.start, frame.end, frame.table)
-        step(frame.name)
+    if analyst is not None:
+        analyst.store.apply_schema()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyst-graph") as worker:
+        behind: deque[Future] = deque()
+        for frame in frames:
+            if analyst is not None:
+                behind.append(worker.submit(_load_projected, analyst, frame))
+            counts = result.nodes if frame.kind == "node" else result.rels
+            counts[frame.name] = counts.get(frame.name, 0) + _load(store, frame)
+            while len(behind) > 1:
+                behind.popleft().result()
+            step(frame.name)
+        for loading in behind:
+            loading.result()
 
 
 def build_graph(settings: Settings, workspace: Workspace, backend: str | None = None,
@@ -300,46 +338,77 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
     result = BuildResult(build_id, backend)
     target = build_target(settings, workspace, backend)
     previous = workspace.read_current_graph() or {}
-    with Lakehouse(workspace.lakehouse, read_only=True) as lake:
+    with Lakehouse(workspace.lakehouse, read_only=True) as lake, ExitStack() as opened:
         run_id = lake.latest_run()
+        projection = (opened.enter_context(AnalystProjection.for_build(workspace, lake))
+                      if target.writes_analyst else None)
         edges = edge_frames(lake, result)
         plan = PatchPlan(False, "a full build was asked for")
         if mode != "full":
-            if previous.get("backend") == backend:
+            if previous.get("backend") != backend:
+                plan = PatchPlan(False, "no served build of this backend to patch")
+            elif projection is not None and not (previous.get("analyst_path") and previous.get(
+                    "analyst_projection") == projection.fingerprint):
+                plan = PatchPlan(False, "the served build has no analyst graph projected with this workspace's key "
+                                        "and sources")
+            else:
                 snapshot = Path(previous["snapshot"]) if previous.get("snapshot") else None
                 plan = plan_patch(lake, snapshot, edges, settings.graph_patch_max_share)
-            else:
-                plan = PatchPlan(False, "no served build of this backend to patch")
             if mode == "patch" and not plan.patch:
                 raise PatchRefused(plan.reason)
         result.plan = plan
         if plan.patch and plan.empty:  # nothing the graph shows has changed: keep serving it
             result.build_id, result.path, result.unchanged = previous["build_id"], previous.get("path"), True
+            result.analyst_path = previous.get("analyst_path")
             result.nodes, result.rels = previous.get("nodes", {}), previous.get("rels", {})
             return result
         if plan.patch:
             store, result.path = target.copy_of(previous, build_id)
+            analyst = _analyst_graph(opened, target.analyst_copy_of(previous, build_id), projection)
             with store:
                 delete_scope(store, lake)
-                load_graph(store, result, step, graph_frames(lake, result, edges, scoped=True))
+                if analyst is not None:
+                    delete_scope(analyst.store, lake, analyst.projection.node_keys)
+                load_graph(store, result, step, graph_frames(lake, result, edges, scoped=True), analyst)
                 refresh_last_seen(store, plan)
+                if analyst is not None:
+                    refresh_last_seen(analyst.store, plan)
                 loaded = {**result.nodes, **result.rels}
                 result.nodes = {label: store.count(label) for label in store.schema.nodes}
                 result.rels = {rel: store.count_rels(rel) for rel in store.schema.rels}
                 result.patched = loaded
         else:
             store, result.path = target.fresh(build_id)
+            analyst = _analyst_graph(opened, target.fresh_analyst(build_id), projection)
             with store:
-                load_graph(store, result, step, graph_frames(lake, result, edges))
+                load_graph(store, result, step, graph_frames(lake, result, edges), analyst)
+        # The analyst store closes with `opened`, before the pointer names it (published files are closed).
+        result.analyst_path = analyst.path if analyst is not None else None
         snapshot_dir = workspace.graph_dir / "snapshots" / build_id
         write_snapshot(lake, edges, snapshot_dir)
-    workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, "run_id": run_id,
+    workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path,
+                             "analyst_path": result.analyst_path,
+                             "analyst_projection": projection.fingerprint if projection is not None else None,
+                             "run_id": run_id,
                              "built_at": now.isoformat(), "mode": "patch" if plan.patch else "full",
                              "patched_from": previous.get("build_id") if plan.patch else None,
                              "snapshot": str(snapshot_dir), "nodes": result.nodes, "rels": result.rels})
-    target.prune(keep={result.path, previous.get("path")})
+    # Re-read the pointer before deleting anything: the files it names now are served, whoever published it.
+    served = workspace.read_current_graph() or {}
+    target.prune(keep={result.path, result.analyst_path, previous.get("path"), previous.get("analyst_path"),
+                       served.get("path"), served.get("analyst_path")})
     _prune_snapshots(workspace, keep={build_id, previous.get("build_id")})
     return result
+
+
+def _analyst_graph(opened: ExitStack, store_and_path: tuple[GraphStore, str] | None,
+                   projection: AnalystProjection | None) -> AnalystGraph | None:
+    """The analyst graph to write beside the full one (closed with `opened` if the build fails)."""
+    if store_and_path is None or projection is None:
+        return None
+    store, path = store_and_path
+    opened.callback(store.close)
+    return AnalystGraph(store, path, projection)
 
 
 def _prune_snapshots(workspace: Workspace, keep: set[str | None]) -> None:

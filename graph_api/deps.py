@@ -1,21 +1,23 @@
 """Dependencies of the routers, as Annotated aliases (FastAPI full-stack template style).
 
 The ones that only read app state are `async def`: FastAPI runs a plain `def` dependency in its
-thread pool, a thread hop per dependency per request. `get_principal` reads the database and stays
-a plain function."""
+thread pool, a thread hop per dependency per request. `get_principal` takes the caller the request
+guard (graph_api.request_guard) authenticated before the body was read."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from campus_kg.settings import Settings
-from campus_kg.state import Principal, StateStore
+from campus_kg.state import Principal, StateStore, TokenRefused
 from campus_kg.workspace import Workspace
 from graph_api import authz
 from graph_api.applier import Applier
+from graph_api.request_guard import PRINCIPAL_SCOPE_KEY
 from graph_api.served_graph import ServedGraph
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `campus-kg users add`")
@@ -45,19 +47,24 @@ async def client_of(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def get_principal(
+async def get_principal(
+    request: Request,
     state: Annotated[StateStore, Depends(get_state)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Deny by default: no token or an unknown/revoked token is 401."""
+    """Deny by default: no token or an unknown, revoked or expired token is 401. The request guard
+    has normally answered that already; checked here again for a route it was told is public."""
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if principal is not None:
+        return principal
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    principal = state.authenticate(credentials.credentials)
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return principal
+    try:
+        return await run_in_threadpool(state.verify, credentials.credentials)
+    except TokenRefused as refused:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(refused),
+                            headers={"WWW-Authenticate": "Bearer"}) from None
 
 
 def allowed(permission: str):

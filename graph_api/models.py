@@ -3,11 +3,60 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from graph_api.errors import SURROGATE, printable
 
 Value = str | int | float | bool | dt.date | dt.datetime | None
+
+
+# ---- what every request may carry -----------------------------------------------------------------
+def _lone_surrogate_at(value: Any) -> str | None:
+    """The path (`reason`, `parameters.name`, `ids[1]`) of a text holding a lone surrogate, if any.
+    Iterative: a body may nest as deep as the JSON parser allows."""
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        item, where = pending.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                path = f"{where}.{key!s}".lstrip(".")
+                pending += [(child, path), (key, path)]
+        elif isinstance(item, list):
+            pending += [(child, f"{where}[{i}]") for i, child in enumerate(item)]
+    return None
+
+
+class RequestBody(BaseModel):
+    """A JSON request body. JSON may spell half a UTF-16 pair (`"\\ud800"`), which no UTF-8 text
+    can hold: refused here (422) for every field at any depth, before it reaches the state
+    database or the graph, where it could only fail."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def valid_unicode(cls, data: Any) -> Any:
+        if (where := _lone_surrogate_at(data)) is not None:  # (a key may hold it: the path is made printable)
+            raise ValueError(f"{printable(where) or 'body'}: contains a lone UTF-16 surrogate (such as \\ud800), "
+                             "which is not valid Unicode text")
+        return data
+
+
+def _naive_utc(value: dt.datetime) -> dt.datetime:
+    """The store and the graph keep UTC without a zone; a zoned time is converted, and one that
+    falls outside years 1–9999 once in UTC (9999-12-31T23:00-14:00) is refused, not a 500."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:
+        raise ValueError("outside years 1–9999 once converted to UTC") from None
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_naive_utc)]
 
 
 # ---- responses: persons -------------------------------------------------------------------------
@@ -87,7 +136,7 @@ class Health(BaseModel):
 
 
 # ---- corrections --------------------------------------------------------------------------------
-class CorrectionRequest(BaseModel):
+class CorrectionRequest(RequestBody):
     property: str = Field(description="The ontology property to correct, e.g. phone", examples=["phone"])
     proposed_value: str = Field(min_length=1, max_length=500)
     reason: str = Field(min_length=1, max_length=2000)
@@ -110,13 +159,13 @@ class Correction(BaseModel):
     note: str | None = Field(description="The steward's reason for approving or refusing")
 
 
-class CorrectionDecision(BaseModel):
+class CorrectionDecision(RequestBody):
     status: Literal["approved", "refused"]
     note: str = Field(min_length=1, max_length=2000, description="Why: told to the person (PIPL art. 50)")
 
 
 # ---- forms --------------------------------------------------------------------------------------
-class PrefillRequest(BaseModel):
+class PrefillRequest(RequestBody):
     person_id: str | None = Field(default=None, description="Master person; a `self` caller's own by default")
 
 
@@ -192,24 +241,24 @@ class ReviewItemDetail(BaseModel):
     decisions: list[dict[str, Any]]
 
 
-class Judgement(BaseModel):
+class Judgement(RequestBody):
     judgement: Literal["same", "not_same", "unsure"]
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class MergeRequest(BaseModel):
+class MergeRequest(RequestBody):
     entity_type: Literal["Person"] = "Person"
     ids: list[str] = Field(min_length=2, max_length=20, description="Master IDs that are one entity")
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class SplitRequest(BaseModel):
+class SplitRequest(RequestBody):
     groups: list[list[str]] = Field(min_length=2, max_length=10,
                                     description="Source record IDs of the entity, one list per separate entity")
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class UnmergeRequest(BaseModel):
+class UnmergeRequest(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -234,12 +283,12 @@ class ApplyJob(BaseModel):
 
 
 # ---- analysts -----------------------------------------------------------------------------------
-class CypherRequest(BaseModel):
+class CypherRequest(RequestBody):
     query: str = Field(min_length=1, max_length=20_000, examples=["MATCH (o:Organisation) RETURN o.name LIMIT 5"])
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
-class SavedQueryRequest(BaseModel):
+class SavedQueryRequest(RequestBody):
     parameters: dict[str, Any] = Field(default_factory=dict)
     entity: str | None = Field(default=None, description="The master class for queries that take one (`:Entity`)",
                                examples=["Person"])

@@ -19,6 +19,7 @@ scope only need their `last_seen` moved to the newest load of their source.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graph_api.store import GraphStore
-from ingest.lakehouse import Lakehouse, fetch_one
+from ingest.lakehouse import LINEAGE_RUNS_SQL, Lakehouse, fetch_one
 from queries import load_query
 
 DELETE_BATCH = 10_000
@@ -42,7 +43,7 @@ SNAPSHOT_SQL = {
     "former": """SELECT master_id, entity_type, status, merged_into, updated_run FROM res_master_registry
                  WHERE status <> 'active'""",
     "source_runs": """SELECT h.source, max(h.last_seen_run) AS last_run FROM dwd_statement_history h GROUP BY 1""",
-    "runs": "SELECT run_id FROM ingest_run WHERE status = 'completed'",
+    "runs": LINEAGE_RUNS_SQL,
     "systems": "SELECT system, name, department FROM source_system",
     "authority": "SELECT source, property, rank FROM source_authority",
 }
@@ -142,8 +143,8 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
         UNION ALL SELECT l.member_id FROM _before_links l JOIN _scope_masters m ON m.id = l.master_id)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _scope_statements AS SELECT DISTINCT h.statement_id AS id
         FROM dwd_statement_history h JOIN _scope_linked r ON r.id = h.record_id""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _scope_runs AS SELECT run_id AS id FROM ingest_run
-        WHERE status = 'completed' AND run_id NOT IN (SELECT run_id FROM _before_runs)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope_runs AS SELECT run_id AS id FROM ({LINEAGE_RUNS_SQL})
+        WHERE run_id NOT IN (SELECT run_id FROM _before_runs)""")
     con.unregister("_edges_now")
     refreshed = con.execute("""SELECT DISTINCT d.system, d.table_name, r.started_at
         FROM ((""" + SNAPSHOT_SQL["source_runs"] + """) EXCEPT (SELECT * FROM _before_source_runs)) n
@@ -160,9 +161,13 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
     return plan
 
 
-def delete_scope(store: GraphStore, lake: Lakehouse) -> None:
+def delete_scope(store: GraphStore, lake: Lakehouse,
+                 node_keys: Callable[[str, pa.Array], pa.Array] | None = None) -> None:
     """Deletes the scoped nodes with all their relationships; the build then loads them again from
-    the same frames a full build uses (scoped), and `refresh_last_seen` finishes the patch."""
+    the same frames a full build uses (scoped), and `refresh_last_seen` finishes the patch.
+
+    `node_keys(label, keys)`: the keys as this store has them, when they are not the lakehouse's
+    (the analyst graph's HMAC'd statement and record IDs, see graph_api.analyst_graph)."""
     con = lake.con
     deletions = [(label, "SELECT id FROM _scope_masters WHERE entity_type = ?", [label]) for (label,) in
                  con.execute("SELECT DISTINCT entity_type FROM _scope_masters ORDER BY 1").fetchall()]
@@ -172,7 +177,8 @@ def delete_scope(store: GraphStore, lake: Lakehouse) -> None:
     for label, sql, params in deletions:
         reader = con.sql(sql + " ORDER BY 1", params=params or None).to_arrow_reader(DELETE_BATCH)
         for batch in reader:
-            store.delete_nodes(label, batch.column(0).to_pylist())
+            keys = batch.column(0) if node_keys is None else node_keys(label, batch.column(0))
+            store.delete_nodes(label, keys.to_pylist())
 
 
 def refresh_last_seen(store: GraphStore, plan: PatchPlan) -> None:

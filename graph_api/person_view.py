@@ -67,14 +67,39 @@ def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
     return master_id, state
 
 
+# The one answer a `self` caller gets for any ID but their own, whether it exists or not: a 404 for
+# unknown IDs beside a 403 for other people's would tell them which IDs exist.
+NOT_YOURS = "a person may read only their own record"
+
+
 def ensure_self(graph: ServedGraph, principal, requested: str) -> tuple[str, str, dict]:
-    """The person asked for (resolved); a `self` caller only reaches their own (by a current or former ID)."""
-    resolved = resolve_person(graph, requested)
-    if principal.role == "self":
-        own = principal.person_id
-        if not own or (own != requested and resolve_person_id(graph, own)[0] != resolved[0]):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
+    """The person asked for (resolved); a `self` caller only reaches their own (by a current or
+    former ID), and any other ID, existing or not, is the same 403."""
+    if principal.role != "self":
+        return resolve_person(graph, requested)
+    own = principal.person_id
+    if own and requested == own:
+        return resolve_person(graph, requested)  # their own ID: a 404 or 410 tells them nothing new
+    if not own:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
+    try:
+        resolved = resolve_person(graph, requested)
+    except HTTPException:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS) from None
+    if resolve_person_id(graph, own)[0] != resolved[0]:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
     return resolved
+
+
+def owns(graph: ServedGraph, principal, requested: str) -> bool:
+    """Whether `requested` names the `self` caller's own person (an unknown ID does not)."""
+    try:
+        ensure_self(graph, principal, requested)
+    except HTTPException as refused:
+        if refused.status_code == status.HTTP_403_FORBIDDEN:
+            return False
+        raise
+    return True
 
 
 def _plain(value: Any) -> Any:

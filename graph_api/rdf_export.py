@@ -17,7 +17,7 @@ from urllib.parse import quote
 from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import FOAF, PROV, SKOS
 
-from ingest.lakehouse import Lakehouse
+from ingest.lakehouse import LINEAGE_RUNS_SQL, Lakehouse
 from ontology.model import CKG, ONTOLOGY_DIR, load_ontology
 
 ID = Namespace("https://w3id.org/campus-kg/id/")
@@ -65,7 +65,7 @@ def export_graph(lake: Lakehouse, include_sensitive: bool = False) -> Graph:
         g.add((rec, PROV.wasGeneratedBy, _iri("run", run_id)))
         g.add((rec, PROV.wasAttributedTo, _iri("system", system)))
     for run_id, started, finished in lake.con.execute(
-            "SELECT run_id, started_at, finished_at FROM ingest_run WHERE status = 'completed'").fetchall():
+            f"SELECT run_id, started_at, finished_at FROM ingest_run WHERE run_id IN ({LINEAGE_RUNS_SQL})").fetchall():
         run = _iri("run", run_id)
         g.add((run, RDF.type, CKG.IngestRun))
         g.add((run, RDF.type, PROV.Activity))

@@ -68,9 +68,12 @@ class ServedGraph:
             if pointer is None:
                 raise GraphUnavailable("no graph has been built in this workspace yet (run `campus-kg build-graph`)")
             if self._build is None or pointer["build_id"] != self._build.build_id:
-                store = open_store(self.settings, backend=pointer["backend"],
-                                   ladybug_path=Path(pointer["path"]) if pointer.get("path") else None,
-                                   read_only=True, connections=self.settings.graph_connections)
+                try:
+                    store = open_store(self.settings, backend=pointer["backend"],
+                                       ladybug_path=Path(pointer["path"]) if pointer.get("path") else None,
+                                       read_only=True, connections=self.settings.graph_connections)
+                except Exception as exc:  # a missing or broken file is "unavailable" (503), not a 500
+                    raise GraphUnavailable(f"the served graph {pointer['build_id']} cannot be opened: {exc}") from None
                 old, self._build = self._build, _Build(pointer["build_id"], store)
                 if old is not None:
                     old.superseded = True

@@ -18,9 +18,20 @@ def check_character(first17: str) -> str:
 
 
 def upgrade_15_to_18(id15: str) -> str:
-    """Legacy 15-digit numbers omit the century (always 19xx) and the check character."""
+    """Legacy 15-digit numbers omit the century (assumed 19xx) and the check character."""
     first17 = id15[:6] + "19" + id15[6:]
     return first17 + check_character(first17)
+
+
+def projection_15(id_number: str | None) -> str | None:
+    """The legacy 15-digit form: an 18-digit number without its century digits and check
+    character. A number upgraded from 15 digits only guessed its century, so two ID numbers are
+    compared on this projection: the 15 digits are all that the legacy number really states."""
+    if not id_number:
+        return None
+    if len(id_number) == 18:
+        return id_number[:6] + id_number[8:17]
+    return id_number if len(id_number) == 15 else None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,16 @@ def ods_table(source_name: str) -> str:
 
 DEFAULT_MEMORY_LIMIT = "512MB"
 
+# A run's status: running -> completed, completed_with_errors (a source was held back, keeping its
+# previous state) or failed (an error stopped it, or it was found `running` after its process died).
+# Only a finished run is ever "the latest run".
+FINISHED_RUN_STATUSES = ("completed", "completed_with_errors")
+# Ingest commits source by source, so a run that failed part way may still have brought the current
+# version of some records (dwd_record.version_run). Every run a record points to needs its IngestRun
+# node in the graph, whatever its status, or LOADED_IN has no end.
+LINEAGE_RUNS_SQL = f"""SELECT run_id FROM ingest_run WHERE status IN {FINISHED_RUN_STATUSES}
+    OR run_id IN (SELECT version_run FROM dwd_record)"""
+
 
 class Lakehouse:
     def __init__(self, path: Path, *, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT):
@@ -85,12 +95,12 @@ class Lakehouse:
 
         create("""CREATE TABLE IF NOT EXISTS ingest_run (
             run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
-            mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR, university VARCHAR)""")
+            mapping_path VARCHAR, mapping_sha256 VARCHAR, status VARCHAR, university VARCHAR, problem VARCHAR)""")
         create("""CREATE TABLE IF NOT EXISTS source_stats (
             run_id VARCHAR, source VARCHAR, system VARCHAR, table_name VARCHAR, department VARCHAR,
             entity_type VARCHAR, file VARCHAR, read BIGINT, loaded BIGINT, quarantined BIGINT,
             new BIGINT, changed BIGINT, deleted BIGINT, unchanged BIGINT, problem VARCHAR,
-            data_as_of TIMESTAMP)""")
+            data_as_of TIMESTAMP, held_back VARCHAR, kept BIGINT)""")
         create("""CREATE TABLE IF NOT EXISTS change_set (
             run_id VARCHAR, source VARCHAR, record_id VARCHAR, change VARCHAR)""")
         create("""CREATE TABLE IF NOT EXISTS quarantine (
@@ -129,19 +139,27 @@ class Lakehouse:
 
     # ---- runs ----------------------------------------------------------------------------------
     def begin_run(self, mapping_path: str, mapping_sha256: str, university: str | None = None) -> str:
+        """Starts a run. The caller holds the workspace lock (campus_kg.locking), so a run still
+        `running` belongs to a process that died: it is marked failed first."""
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         run_id = f"run-{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:4]}"  # sorts by time
-        self.con.execute("INSERT INTO ingest_run VALUES (?, ?, NULL, ?, ?, 'running', ?)",
+        self.con.execute("""UPDATE ingest_run SET status = 'failed', finished_at = ?,
+            problem = 'interrupted: the run stopped before it finished (found by ' || ? || ')'
+            WHERE status = 'running'""", [now, run_id])
+        self.con.execute("""INSERT INTO ingest_run (run_id, started_at, finished_at, mapping_path, mapping_sha256,
+            status, university) VALUES (?, ?, NULL, ?, ?, 'running', ?)""",
                          [run_id, now, mapping_path, mapping_sha256, university])
         return run_id
 
-    def finish_run(self, run_id: str, status: str = "completed") -> None:
+    def finish_run(self, run_id: str, status: str = "completed", problem: str | None = None) -> None:
+        """status: completed, completed_with_errors (a source held back) or failed."""
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        self.con.execute("UPDATE ingest_run SET finished_at = ?, status = ? WHERE run_id = ?", [now, status, run_id])
+        self.con.execute("UPDATE ingest_run SET finished_at = ?, status = ?, problem = ? WHERE run_id = ?",
+                         [now, status, problem, run_id])
 
     def latest_run(self) -> str | None:
-        row = fetch_one(self.con,
-                        "SELECT run_id FROM ingest_run WHERE status = 'completed' ORDER BY started_at DESC LIMIT 1")
+        row = fetch_one(self.con, f"""SELECT run_id FROM ingest_run WHERE status IN {FINISHED_RUN_STATUSES}
+            ORDER BY started_at DESC LIMIT 1""")
         return row[0] if row else None
 
     # ---- writing -------------------------------------------------------------------------------
@@ -182,15 +200,46 @@ class Lakehouse:
         if data_as_of is None and source.format != "sql" and Path(stats.file).exists():
             data_as_of = dt.datetime.fromtimestamp(Path(stats.file).stat().st_mtime)
         self.con.execute(
-            "INSERT INTO source_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            """INSERT INTO source_stats (run_id, source, system, table_name, department, entity_type, file, read,
+                loaded, quarantined, new, changed, deleted, unchanged, problem, data_as_of, held_back, kept)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [run_id, source.name, source.system, source.table, source.department, source.entity_type, stats.file,
              stats.read, stats.loaded, stats.quarantined, stats.new, stats.changed, stats.deleted, stats.unchanged,
-             stats.problem, data_as_of])
+             stats.problem, data_as_of, stats.held_back, stats.kept])
 
     def snapshot_source(self, source_name: str) -> None:
-        """Remember the source's current records (key, hash, first seen) before a load replaces them."""
+        """Remember the source's current records (key, hash, first seen) before a load replaces them,
+        and a copy of their rows, for records whose new row is quarantined (`restore_records`)."""
         self.con.execute("""CREATE OR REPLACE TEMP TABLE _prev AS
             SELECT record_id, record_key, row_hash, first_seen_run, version_run FROM dwd_record WHERE source = ?""",
+                         [source_name])
+        for table in self._record_tables():
+            self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _prev_{table} AS
+                SELECT t.* FROM {table} t SEMI JOIN _prev p ON p.record_id = t.record_id""")
+
+    def _record_tables(self) -> list[str]:
+        """Every table holding a record's current state, keyed by record_id."""
+        return ["dwd_record", "dwd_statement", "dwd_relation",
+                *(dwd_table(c.name) for c in load_ontology().master_classes())]
+
+    def restore_records(self, record_ids: list[str]) -> int:
+        """Puts the snapshot's version of these records back (a load quarantined their new rows:
+        a record keeps its last good version). Returns how many records came back."""
+        if not record_ids:
+            return 0
+        self.con.register("_restore_ids", pa.table({"record_id": record_ids}))
+        try:
+            for table in self._record_tables():
+                self.con.execute(f"""INSERT INTO {table} SELECT t.* FROM _prev_{table} t
+                    SEMI JOIN _restore_ids r ON r.record_id = t.record_id""")
+            return fetch_one(self.con, "SELECT count(*) FROM _prev SEMI JOIN _restore_ids USING (record_id)")[0]
+        finally:
+            self.con.unregister("_restore_ids")
+
+    def would_delete(self, source_name: str) -> tuple[int, int]:
+        """(records before the load, records the load would delete), inside the load's transaction."""
+        return fetch_one(self.con, """SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+            SELECT 1 FROM dwd_record d WHERE d.record_id = p.record_id AND d.source = ?)) FROM _prev p""",
                          [source_name])
 
     def record_changes(self, run_id: str, source_name: str) -> dict[str, int]:

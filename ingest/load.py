@@ -2,8 +2,12 @@
 and work out what changed since the last run.
 
 Every row read is accounted for: `read = loaded + quarantined` per source, stored in
-`source_stats` and printed by the CLI. A source that cannot be read at all, or breaks off part
-way, is held back whole: it keeps its previous state, so a broken export never deletes records.
+`source_stats` and printed by the CLI. A source is held back whole — it keeps its previous state,
+so a broken export never deletes records — when it cannot be read at all or breaks off part way,
+when its header lacks a column the mapping reads, or when the load would delete more than
+`max_delete_share` of its records (the deletion guard; `--allow-deletions` or the source's
+`allow_deletions: true` lift it). A row that is quarantined leaves its record's last good version
+in place.
 """
 
 from __future__ import annotations
@@ -26,12 +30,16 @@ from ingest.validation import record_rules
 from ontology.model import Ontology, PropertyDef, load_ontology
 
 CHUNK_ROWS = 10_000
+DEFAULT_MAX_DELETE_SHARE = 0.2  # settings.ingest_max_delete_share
 POSITION = "@position"  # a relationship property filled from the place in a split list
 AUTHOR_LIST = "authors"  # a relationship's `split: authors`: the author-list parser, not a regex
 FORMULA_STARTS = frozenset("=@+-\t\r")
 
 # Quality dimension a flag counts against (docs/quality.md); "info" flags count against none.
 VALIDITY, ACCURACY, CONSISTENCY, INFO = "validity", "accuracy", "consistency", "info"
+
+# Why a source was held back (source_stats.held_back).
+HELD_UNREADABLE, HELD_HEADER, HELD_DELETION_GUARD = "unreadable", "header", "deletion_guard"
 
 
 @dataclass
@@ -47,6 +55,8 @@ class SourceStats:
     unchanged: int = 0
     problem: str | None = None  # the whole source could not be (fully) read
     problems: list[str] = field(default_factory=list)  # first few quarantine reasons, for the CLI
+    held_back: str | None = None  # unreadable, header or deletion_guard: the source kept its previous state
+    kept: int = 0  # records whose new row was quarantined and that kept their last good version
 
     @property
     def balanced(self) -> bool:
@@ -70,10 +80,15 @@ class IngestResult:
 
 
 class _Quarantine(Exception):
-    def __init__(self, field_name: str, reason: str):
+    def __init__(self, field_name: str, reason: str, key: str | None = None):
         super().__init__(reason)
         self.field_name = field_name
         self.reason = reason
+        self.key = key  # the row's record key, when it could be read: its record keeps its last version
+
+
+class _DeletionGuard(Exception):
+    """The load would delete more of the source's records than the guard allows."""
 
 
 @dataclass(frozen=True)
@@ -84,15 +99,34 @@ class Flag:
 
 # ---- reading ----------------------------------------------------------------------------------
 def read_source(mapping: Mapping, source: Source) -> Iterator[readers.RawRow]:
+    """The source's rows. Whatever goes wrong while reading (a missing database driver, a file
+    that vanished, a reader's own failure) is a `FileUnreadable`: the source is held back."""
+    try:
+        yield from _read(mapping, source)
+    except readers.FileUnreadable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every other failure of a read holds the source back too
+        raise readers.FileUnreadable(f"cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def _read(mapping: Mapping, source: Source) -> Iterator[readers.RawRow]:
+    required = source.required_columns()
     if source.format == "sql":
-        yield from readers.read_sql(source.url or "", source.sql_table, source.query, source.max_cell_chars)
+        yield from readers.read_sql(source.url or "", source.sql_table, source.query, source.max_cell_chars,
+                                    required=required)
         return
+    if (real := mapping.outside_folder(source)) is not None:  # checked on load too; a symlink may have moved
+        raise readers.FileUnreadable(f"the path leads to {real}, outside the mapping's folder {mapping.base_dir}")
     path = mapping.source_path(source)
     if not path.exists():
         raise readers.FileUnreadable("file not found")
+    if not path.is_file():
+        raise readers.FileUnreadable("not a file")
     if source.format == "xlsx":
-        yield from readers.read_xlsx(path, source.sheet, source.max_cell_chars)
-    elif source.format == "json":
+        yield from readers.read_xlsx(path, source.sheet, source.max_cell_chars, required)
+        return
+    readers.refuse_markup(path)
+    if source.format == "json":
         yield from readers.read_json(path, source.records_path, source.max_cell_chars)
     else:
         encoding = readers.resolve_encoding(path, source.encoding)
@@ -100,7 +134,7 @@ def read_source(mapping: Mapping, source: Source) -> Iterator[readers.RawRow]:
             yield from readers.read_jsonl(path, encoding, source.max_cell_chars)
         else:
             yield from readers.read_delimited(path, encoding, "\t" if source.format == "tsv" else ",",
-                                              source.max_cell_chars)
+                                              source.max_cell_chars, required)
 
 
 # ---- standardising one value ------------------------------------------------------------------
@@ -244,23 +278,48 @@ class _SourceContext:
         self.code_props = {p.name for p in self.ont.properties.values() if p.code_list is not None}
 
 
-def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
-    source, ont = sc.source, sc.ont
-    values = row.values
-    for column, text in values.items():
-        if text and text.lstrip()[:1] in FORMULA_STARTS and std.looks_like_formula(text.strip()):
-            raise _Quarantine(column, "cell starts like a spreadsheet formula (formula injection), e.g. "
-                                      f"{text[:40]!r}; not loaded")
+def _is_formula(text: str | None) -> bool:
+    return bool(text) and text.lstrip()[:1] in FORMULA_STARTS and std.looks_like_formula(text.strip())
+
+
+def _formula(column: str, text: str, key: str | None = None) -> _Quarantine:
+    return _Quarantine(column, f"cell starts like a spreadsheet formula (formula injection), e.g. {text[:40]!r}; "
+                               "not loaded", key)
+
+
+def _record_key(source: Source, values: dict[str, str | None]) -> str:
     missing = [k for k in source.record_key if k not in values]
     if missing:
         raise _Quarantine(",".join(missing), "record key column is missing")
+    for k in source.record_key:
+        if _is_formula(values[k]):
+            raise _formula(k, values[k] or "")
     key_parts = [std.clean_text(values[k]) for k in source.record_key]
     if any(p is None for p in key_parts):
         raise _Quarantine(",".join(source.record_key), "record key is empty")
-    key = "|".join(key_parts)  # type: ignore[arg-type]
+    return "|".join(key_parts)  # type: ignore[arg-type]
+
+
+def _readable_key(source: Source, row: readers.RawRow) -> str | None:
+    """The record key of a row that cannot be loaded, when the key cells themselves are sound."""
+    if row.problem is not None and row.problem[0] in source.record_key:
+        return None
+    try:
+        key = _record_key(source, row.values)
+    except _Quarantine:
+        return None
+    return None if readers.has_undecodable_bytes(key) else key
+
+
+def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
+    source, ont = sc.source, sc.ont
+    values = row.values
+    key = _record_key(source, values)
+    for column, text in values.items():
+        if _is_formula(text):
+            raise _formula(column, text or "", key)
     if key in sc.seen:
         raise _Quarantine(",".join(source.record_key), f"duplicate record key {key!r}")
-    sc.seen.add(key)
     record_id = f"{source.name}:{key}"
     row_hash = hashlib.sha256(row.raw.encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -268,9 +327,9 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
     statements: list[dict] = []
     for column, rule, prop in sc.rules:
         if column not in values and rule.constant is None:
-            if source.format in ("csv", "tsv", "xlsx"):
-                raise _Quarantine(column, "column declared in the mapping is not in the file")
-            continue  # semi-structured records may leave a path out
+            # The header check refused files without the required columns: what is left out here is an
+            # optional column, or a path a semi-structured record leaves out.
+            continue
         raw = values.get(column)
         for value in _apply_rule(raw, rule):
             standard, flag = standardise_value(ont, prop, value, rule, sc.ctx)
@@ -315,6 +374,7 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                               "position": position,
                               "properties": _edge_properties(sc, rel, values, position) if rel.properties else None})
     updated = values.get(source.updated_column) if source.updated_column else None
+    sc.seen.add(key)  # only now: `seen` is the set of keys loaded
     return {
         ods_table(source.name): [{"_run_id": sc.run_id, "_row_no": row.row_no, "_record_key": key,
                                   "_row_hash": row_hash, **values}],
@@ -356,12 +416,15 @@ def _cross_check(wide: dict, statements: list[dict]) -> None:
 
 # ---- one source -------------------------------------------------------------------------------
 def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Source, run_id: str,
-                  on_progress: Callable[[int], None] | None = None) -> SourceStats:
+                  on_progress: Callable[[int], None] | None = None,
+                  max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, allow_deletions: bool = False) -> SourceStats:
+    """Loads one source in one transaction: all of it, or — held back — none of it."""
     stats = SourceStats(source.name, mapping.source_location(source))
     ctx = Context(std.normalise_alias_table(mapping.organisation_aliases, mapping.university), mapping.university)
     sc = _SourceContext(ont, source, run_id, ctx)
     buffers = _Buffers(lake)
     quarantine: list[dict] = []
+    quarantined_keys: set[str] = set()  # keys of quarantined rows: their records keep their last version
     ods_columns: set[str] = set()
     con = lake.con
     con.execute("BEGIN TRANSACTION")
@@ -372,10 +435,12 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
             stats.read += 1
             try:
                 if row.problem is not None:
-                    raise _Quarantine(*row.problem)
+                    raise _Quarantine(*row.problem, key=_readable_key(source, row))
                 rows = _record_rows(sc, row)
             except _Quarantine as q:
                 stats.quarantined += 1
+                if q.key is not None:
+                    quarantined_keys.add(q.key)
                 quarantine.append({"run_id": run_id, "source": source.name, "file": stats.file,
                                    "row_no": row.row_no, "field": q.field_name, "reason": q.reason,
                                    "raw": row.raw.encode("utf-8", "backslashreplace").decode()[:2000]})
@@ -394,15 +459,18 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
                 if on_progress:
                     on_progress(CHUNK_ROWS)
         buffers.flush()
+        if source.format in ("json", "jsonl") and stats.read and not (stats.loaded or quarantined_keys):
+            # JSON has no header to check: a record key path that no record has is the same mistake.
+            raise readers.HeaderMismatch(f"none of the {stats.read} records has the record key path(s) "
+                                         f"{', '.join(source.record_key)} (renamed in the export?)")
+        stats.kept = lake.restore_records([f"{source.name}:{k}" for k in quarantined_keys - sc.seen])
+        _check_deletions(lake, source, stats, max_delete_share, allow_deletions)
     except readers.FileUnreadable as exc:
-        con.execute("ROLLBACK")
         where = f"after row {stats.read}" if stats.read else "at the start"
-        stats.problem = f"{stats.file}: {exc} — source held back {where}; it keeps its previous state"
-        stats.loaded, stats.quarantined = 0, stats.read
-        quarantine = [{"run_id": run_id, "source": source.name, "file": stats.file, "row_no": None, "field": "*",
-                       "reason": str(exc), "raw": None}]
-        lake.append("quarantine", pa.Table.from_pylist(quarantine))
-        return stats
+        kind = HELD_HEADER if isinstance(exc, readers.HeaderMismatch) else HELD_UNREADABLE
+        return _hold_back(lake, stats, run_id, kind, f"{exc} — source held back {where}", [])
+    except _DeletionGuard as exc:
+        return _hold_back(lake, stats, run_id, HELD_DELETION_GUARD, str(exc), quarantine)
     except BaseException:
         con.execute("ROLLBACK")
         raise
@@ -418,19 +486,67 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     return stats
 
 
+def _check_deletions(lake: Lakehouse, source: Source, stats: SourceStats, max_share: float, allowed: bool) -> None:
+    """The deletion guard: an export that lost many of its records is more often broken (a partial
+    export, a filter left on, rows whose keys cannot be read) than a real change."""
+    if allowed or source.allow_deletions:
+        return
+    before, deleted = lake.would_delete(source.name)
+    if not before:
+        return
+    how = ("ingest again with --allow-deletions if the records really are gone (or set `allow_deletions: true` "
+           "on this source in the mapping)")
+    if stats.loaded == 0:
+        raise _DeletionGuard(f"no row of the export could be loaded ({stats.read} read, {stats.quarantined} "
+                             f"quarantined) while the source has {before} records ({deleted} would be deleted) — "
+                             f"source held back; {how}")
+    if deleted / before > max_share:
+        raise _DeletionGuard(f"this load would delete {deleted} of the source's {before} records "
+                             f"({deleted / before:.0%}, over ingest_max_delete_share {max_share:.0%}) — source held "
+                             f"back; {how}")
+
+
+def _hold_back(lake: Lakehouse, stats: SourceStats, run_id: str, kind: str, why: str,
+               rows: list[dict]) -> SourceStats:
+    """Rolls the source's load back: it keeps its previous state. Its rows count as quarantined;
+    the quarantine table gets the rows' own problems and one entry for the file."""
+    lake.con.execute("ROLLBACK")
+    stats.problem = f"{stats.file}: {why}; it keeps its previous state"
+    stats.held_back = kind
+    stats.loaded, stats.quarantined, stats.kept = 0, stats.read, 0
+    rows = [*rows, {"run_id": run_id, "source": stats.source, "file": stats.file, "row_no": None, "field": "*",
+                    "reason": why, "raw": None}]
+    lake.append("quarantine", pa.Table.from_pylist(rows))
+    return stats
+
+
 def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
            on_source: Callable[[Source], Callable[[int], None] | None] | None = None,
-           thresholds: quality.Thresholds | None = None) -> IngestResult:
-    """Loads every source, then measures quality for the run (kept for the trend)."""
+           thresholds: quality.Thresholds | None = None, *,
+           max_delete_share: float = DEFAULT_MAX_DELETE_SHARE, allow_deletions: bool = False) -> IngestResult:
+    """Loads every source, then measures quality for the run (kept for the trend).
+    `max_delete_share` and `allow_deletions`: the deletion guard (see `ingest_source`)."""
     ont = load_ontology()
     run_id = lake.begin_run(mapping_path, mapping.sha256, mapping.university)
     results = []
-    for source in mapping.sources:
-        lake.register_source(source)
-        progress = on_source(source) if on_source else None
-        stats = ingest_source(lake, ont, mapping, source, run_id, progress)
-        lake.record_stats(run_id, source, stats)
-        results.append(stats)
-    lake.finish_run(run_id)
+    try:
+        for source in mapping.sources:
+            lake.register_source(source)
+            progress = on_source(source) if on_source else None
+            try:
+                stats = ingest_source(lake, ont, mapping, source, run_id, progress, max_delete_share,
+                                      allow_deletions)
+            except Exception as exc:  # e.g. a missing database driver: held back like an unreadable file
+                stats = SourceStats(source.name, mapping.source_location(source), problem=(
+                    f"{mapping.source_location(source)}: {type(exc).__name__}: {exc} — source held back; "
+                    "it keeps its previous state"))
+            lake.record_stats(run_id, source, stats)
+            results.append(stats)
+        held_back = [s.source for s in results if s.problem]
+        lake.finish_run(run_id, "completed_with_errors" if held_back else "completed",
+                        f"held back: {', '.join(held_back)}" if held_back else None)
+    except BaseException as exc:  # the run's row must not stay `running`
+        lake.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
     report = quality.assess_and_store(lake, run_id, thresholds)
     return IngestResult(run_id, results, quality.with_trend(lake, report))

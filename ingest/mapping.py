@@ -97,6 +97,9 @@ class Source(_Strict):
     fields: dict[str, FieldRule | list[FieldRule]]
     relationships: list[RelationshipRule] = []
     authority: dict[str, int] = {}  # property -> rank (1 = the authoritative source, 一数一源)
+    # A load may delete more than `ingest_max_delete_share` of this source's records (a source that
+    # really shrinks, e.g. a yearly student export); otherwise such a load is held back.
+    allow_deletions: bool = False
 
     @field_validator("entity_type")
     @classmethod
@@ -158,6 +161,16 @@ class Source(_Strict):
     def rank(self, prop: str) -> int:
         return self.authority.get(prop, 9)
 
+    def required_columns(self) -> list[str]:
+        """Columns the export must have: the record key, every field that is not optional or a
+        constant, and the relationships' columns. Without them the file is not the export the
+        mapping describes, and loading it would quarantine every row and delete every record."""
+        columns = list(self.record_key)
+        columns += [c for c, r in self.rules() if not r.optional and r.constant is None]
+        for rel in self.relationships:
+            columns += [rel.column, *(c for c in rel.properties.values() if not c.startswith("@"))]
+        return list(dict.fromkeys(columns))
+
 
 class Mapping(_Strict):
     version: Literal[1] = 1
@@ -165,6 +178,9 @@ class Mapping(_Strict):
     sources: list[Source]
     # organisation name (as any system writes it) -> the canonical name, after normalisation
     organisation_aliases: dict[str, str] = {}
+    # Sources may read files outside the mapping's folder (by default they may not: a mapping is
+    # often written by someone else, and `path: ../../../etc/passwd` would land in the quarantine table).
+    allow_paths_outside: bool = False
     base_dir: Path = Path(".")
     sha256: str = ""
 
@@ -182,6 +198,14 @@ class Mapping(_Strict):
 
     def source_location(self, source: Source) -> str:
         return source.location if source.format == "sql" else str(self.source_path(source))
+
+    def outside_folder(self, source: Source) -> Path | None:
+        """Where a file source really points (symlinks resolved) when that is outside the mapping's
+        folder and the mapping does not allow it; None when the path is fine."""
+        if source.format == "sql" or self.allow_paths_outside:
+            return None
+        real = self.source_path(source).resolve()
+        return None if real.is_relative_to(self.base_dir.resolve()) else real
 
 
 MAX_REPORTED_ERRORS = 20
@@ -236,9 +260,14 @@ def _describe(loc: tuple, data: dict) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def load_mapping(path: Path | str) -> Mapping:
+def load_mapping(path: Path | str, allow_paths_outside: bool = False) -> Mapping:
+    """The validated mapping; `allow_paths_outside` (the CLI's --allow-paths-outside) lets sources
+    read files outside the mapping's folder, as `allow_paths_outside: true` in the file does."""
     path = Path(path)
-    raw_bytes = path.read_bytes()
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise MappingError(f"{path}: cannot read the mapping file: {exc.strerror or exc}") from None
     try:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -270,4 +299,12 @@ def load_mapping(path: Path | str) -> Mapping:
             problems.append(f"... and {len(errors) - MAX_REPORTED_ERRORS} more problems")
         raise MappingError("\n".join(problems)) from None
     mapping.sha256 = hashlib.sha256(raw_bytes).hexdigest()
+    mapping.allow_paths_outside = mapping.allow_paths_outside or allow_paths_outside
+    outside = [(i, s, mapping.outside_folder(s)) for i, s in enumerate(mapping.sources)]
+    problems = [f"{path}:{_line_of(root, ('sources', i, 'path'))}: sources[{i}] ({s.name}).path: {s.path} is "
+                f"{real}, outside the mapping's folder {mapping.base_dir}; move the export into that folder, or "
+                "set `allow_paths_outside: true` in the mapping (or pass --allow-paths-outside)"
+                for i, s, real in outside if real is not None]
+    if problems:
+        raise MappingError("\n".join(problems))
     return mapping

@@ -17,7 +17,7 @@ import json
 import re
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,47 @@ class RawRow:
 
 class FileUnreadable(Exception):
     """The whole file (or what is left of it) cannot be read."""
+
+
+class HeaderMismatch(FileUnreadable):
+    """The header lacks columns the mapping reads: a renamed column, or not this export at all."""
+
+
+MAX_LISTED_COLUMNS = 12
+
+
+def check_columns(header: list[str], required: Collection[str], what: str = "header") -> None:
+    """Every column the mapping reads must be in the header, or the export is not the one the
+    mapping was written for (a renamed key column would otherwise quarantine every row and
+    delete every record)."""
+    have = set(header)
+    missing = [c for c in required if c not in have]
+    if not missing:
+        return
+    shown = [_shown(h) for h in header[:MAX_LISTED_COLUMNS]]
+    more = f" … ({len(header)} columns)" if len(header) > MAX_LISTED_COLUMNS else ""
+    raise HeaderMismatch(f"the {what} lacks column(s) the mapping reads: {', '.join(missing)} "
+                         f"(renamed in the export, or not this export?); the {what} has: {', '.join(shown)}{more}")
+
+
+def _shown(column: str) -> str:
+    """A column name for a message: a garbage "header" can be megabytes long."""
+    return column if len(column) <= 40 else column[:40] + "…"
+
+
+_MARKUP_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--", b"<title", b"<script")
+
+
+def refuse_markup(path: Path) -> None:
+    """An HTML error or login page saved under the export's name is not an export."""
+    with open(path, "rb") as fh:
+        start = fh.read(1024)
+    for bom in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        start = start.removeprefix(bom)
+    text = start.replace(b"\x00", b"").lstrip().lower()
+    if text.startswith(_MARKUP_STARTS):
+        raise FileUnreadable("this is an HTML/XML page, not an export (an error or login page saved as the "
+                             "export file?)")
 
 
 # ---- encodings ----------------------------------------------------------------------------------
@@ -86,12 +127,16 @@ def _undecodable(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
+has_undecodable_bytes = _undecodable
+
+
 # ---- delimited text ---------------------------------------------------------------------------
-def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: int) -> Iterator[RawRow]:
+def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: int,
+                   required: Collection[str] = ()) -> Iterator[RawRow]:
     # surrogateescape: undecodable bytes survive into the row, which is then quarantined by name.
     with open(path, encoding=encoding, errors="surrogateescape", newline="") as fh:
-        lines = (line.replace("\x00", "\udc80") for line in fh)  # NUL: binary junk, not text
-        reader = csv.reader(lines, delimiter=delimiter)
+        record = _RecordTail()
+        reader = csv.reader(record.watch(fh), delimiter=delimiter)
         try:
             header = next(reader, None)
         except csv.Error as exc:
@@ -101,12 +146,17 @@ def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: in
         header = [h.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, h in enumerate(header)]
         if _undecodable("".join(header)):
             raise FileUnreadable(f"the header line is not {encoding} text")
+        check_columns(header, required)
         _check_header(header)
         start = reader.line_num + 1
+        last: tuple[int, list[str], int, int] | None = None  # the last record: line, cells, quotes, lines
         while True:
+            record.quotes = record.lines = 0
             try:
                 cells = next(reader)
             except StopIteration:
+                if last is not None:
+                    record.check_complete(*last, len(header))
                 return
             except csv.Error as exc:
                 yield RawRow(start, {}, "", ("*", f"cannot be parsed as {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}"))
@@ -115,6 +165,7 @@ def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: in
             row_no, start = start, reader.line_num + 1
             if not cells or cells == [""]:
                 continue  # a blank line is not a record
+            last = (row_no, cells, record.quotes, record.lines)
             raw = "\x1f".join(cells)
             if _undecodable(raw):
                 yield _checked_row(row_no, dict(zip(header, cells, strict=False)), raw, encoding, max_cell_chars)
@@ -125,11 +176,39 @@ def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: in
             yield _checked_row(row_no, dict(zip(header, cells, strict=True)), raw, encoding, max_cell_chars)
 
 
+class _RecordTail:
+    """Watches the lines the CSV reader takes, to tell a complete file from one that breaks off:
+    Python's csv module silently ends a quoted cell at the end of the file, so a truncated export
+    (or one stray quote) would otherwise read as a shorter, valid file."""
+
+    def __init__(self) -> None:
+        self.quotes = 0  # quote characters in the lines of the record being read
+        self.lines = 0  # ... and how many lines it took
+        self.ends_with_newline = True
+
+    def watch(self, fh) -> Iterator[str]:
+        for line in fh:
+            self.quotes += line.count('"')
+            self.lines += 1
+            self.ends_with_newline = line.endswith(("\n", "\r"))
+            yield line.replace("\x00", "\udc80")  # NUL: binary junk, not text
+
+    def check_complete(self, row_no: int, cells: list[str], quotes: int, lines: int, columns: int) -> None:
+        # An odd number of quotes in a one-line, complete last row is a literal quote in an unquoted
+        # cell (`ab"c`), which the csv module reads as text.
+        if quotes % 2 and (lines > 1 or not self.ends_with_newline):
+            raise FileUnreadable(f"the file ends inside a quoted cell that opens in the row at line {row_no}: "
+                                 "a truncated export, or a stray quote that took in every line after it")
+        if not self.ends_with_newline and len(cells) < columns:
+            raise FileUnreadable(f"the last row (line {row_no}) breaks off after {len(cells)} of {columns} "
+                                 "cells: a truncated export?")
+
+
 def _check_header(header: list[str]) -> None:
     seen: set[str] = set()
     for h in header:
         if h.casefold() in seen:  # SQL column names ignore case
-            raise FileUnreadable(f"column {h!r} appears twice in the header")
+            raise FileUnreadable(f"column {_shown(h)!r} appears twice in the header")
         seen.add(h.casefold())
 
 
@@ -140,17 +219,19 @@ def _checked_row(row_no: int, values: dict[str, str | None], raw: str, encoding:
     for column, text in values.items():
         if text is None:
             continue
+        # The values stay with the row (unused but for its record key: a record whose new row is bad
+        # keeps its last good version).
         if _undecodable(text):
-            return RawRow(row_no, {}, raw, (column, f"bytes that are not {encoding} text (binary data or a wrong "
-                                                   "encoding; set `encoding` in the mapping or use auto)"))
+            return RawRow(row_no, values, raw, (column, f"bytes that are not {encoding} text (binary data or a "
+                                                       "wrong encoding; set `encoding` in the mapping or use auto)"))
         if len(text) > max_cell_chars:
-            return RawRow(row_no, {}, raw[:2000], (column, f"cell holds {len(text):,} characters, over the "
-                                                           f"limit of {max_cell_chars:,}"))
+            return RawRow(row_no, values, raw[:2000], (column, f"cell holds {len(text):,} characters, over the "
+                                                               f"limit of {max_cell_chars:,}"))
     return RawRow(row_no, values, raw)
 
 
 # ---- Excel ------------------------------------------------------------------------------------
-def read_xlsx(path: Path, sheet: str | None, max_cell_chars: int) -> Iterator[RawRow]:
+def read_xlsx(path: Path, sheet: str | None, max_cell_chars: int, required: Collection[str] = ()) -> Iterator[RawRow]:
     import openpyxl  # imported here: only mappings with Excel sources pay for it
 
     try:
@@ -166,6 +247,7 @@ def read_xlsx(path: Path, sheet: str | None, max_cell_chars: int) -> Iterator[Ra
         if header_cells is None:
             raise FileUnreadable("the sheet is empty: no header row")
         header = [_cell_text(h) or f"column_{i + 1}" for i, h in enumerate(header_cells)]
+        check_columns(header, required, "header row")
         _check_header(header)
         row_no = 1
         while True:
@@ -278,10 +360,17 @@ def read_json(path: Path, records_path: str | None, max_cell_chars: int) -> Iter
 
 # ---- SQL --------------------------------------------------------------------------------------
 def read_sql(url: str, table: str | None, query: str | None, max_cell_chars: int,
-             chunk_rows: int = 10_000) -> Iterator[RawRow]:
+             chunk_rows: int = 10_000, required: Collection[str] = ()) -> Iterator[RawRow]:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url)
+    try:
+        engine = sa.create_engine(url)
+    except ImportError as exc:  # the dialect's DBAPI module (psycopg2, pymysql, oracledb...) is not installed
+        dialect = url.split(":", 1)[0]
+        raise FileUnreadable(f"the database driver for {dialect!r} is not installed ({exc}); install it into "
+                             "campus-kg's environment") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise FileUnreadable(f"database URL refused: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
     try:
         if table is not None:
             stmt = sa.select(sa.Table(table, sa.MetaData(), autoload_with=engine))
@@ -290,6 +379,7 @@ def read_sql(url: str, table: str | None, query: str | None, max_cell_chars: int
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(stmt)
             columns = list(result.keys())
+            check_columns(columns, required, "result's columns")
             for row_no, row in enumerate(result, start=1):
                 values = {c: _scalar(v) if not hasattr(v, "isoformat") else v.isoformat()
                           for c, v in zip(columns, row, strict=True)}

@@ -206,12 +206,22 @@ def split_author_list(cell: str | None) -> list[str]:
     return out
 
 
-_FORMULA = re.compile(r"^[=@\t\r]|^[+\-]\s*[A-Za-z_(]")
+# A cell starting with + or - is a formula to a spreadsheet too (`+cmd|' /C calc'!A0`,
+# `-2+3+cmd|' /C calc'!A0`), but exports are full of signed numbers and phone numbers
+# (`-3.5`, `+86 138 0013 8000`, `-1.2e5`) and of a lone `-` for "none": those stay values.
+_SIGNED_NUMBER = re.compile(r"^[+\-]\s*\(?\d[\d\s.,()\-]*(?:[eE][+\-]?\d+)?%?$")
+_FORMULA_SYNTAX = re.compile(r"[A-Za-z_(|!\"'$+*/^&<>=:;%]")
 
 
 def looks_like_formula(text: str) -> bool:
     """A cell a spreadsheet would execute (CSV/formula injection, e.g. =cmd|' /C calc'!A0)."""
-    return bool(_FORMULA.match(text))
+    if not text:
+        return False
+    if text[0] in "=@\t\r":
+        return True
+    if text[0] in "+-":
+        return not _SIGNED_NUMBER.match(text) and bool(_FORMULA_SYNTAX.search(text[1:]))
+    return False
 
 
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日")

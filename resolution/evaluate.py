@@ -9,6 +9,24 @@ from pathlib import Path
 from ingest.lakehouse import Lakehouse, fetch_one
 
 
+class NothingToEvaluate(LookupError):
+    """No record of the truth file is in the workspace: a score would be meaningless (1.0 over nothing)."""
+
+
+def require_overlap(lake: Lakehouse, truth_csv: Path) -> int:
+    """The number of truth rows that name a resolved record of the workspace; raises when none do."""
+    n = fetch_one(lake.con, """
+        WITH truth AS (SELECT * FROM read_csv(?, header = true, all_varchar = true))
+        SELECT count(*) FROM truth t
+        JOIN dwd_record d ON d.source = t.source AND d.record_key = t.record_key
+        JOIN res_link l ON l.member_id = d.record_id AND l.entity_type = d.entity_type""", [str(truth_csv)])[0]
+    if not n:
+        raise NothingToEvaluate(f"{truth_csv}: none of its records is a resolved record of this workspace "
+                                "真值文件与工作区没有共同记录 (are source and record_key the mapping's source names "
+                                "and record keys?)")
+    return n
+
+
 @dataclass(frozen=True)
 class PairwiseScore:
     entity_type: str

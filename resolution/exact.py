@@ -3,11 +3,18 @@
 Identifiers are typed (a staff number never matches a student number), ID numbers are used only
 when their check character is valid (ingest leaves invalid ones out of the wide table), and the
 union-find refuses any merge that would join two different valid ID numbers.
+
+ID numbers are compared on their legacy 15-digit projection (ingest/idcard.py: projection_15): a
+number upgraded from 15 digits only guessed its century (19xx). Only a number that arrived with 18
+digits can veto a merge; an upgraded one whose year and month of birth (the century aside)
+contradict the record's own birth date is weak evidence: it links nothing by itself and is left to
+the probabilistic model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import duckdb
 
@@ -26,18 +33,48 @@ class Clustering:
     refused: list[tuple[str, str, str]]
 
 
-def identifier_rows(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    cols = ", ".join(STRONG_IDENTIFIERS)
-    return con.execute(f"SELECT record_id, {cols} FROM dwd_person_record ORDER BY record_id").fetchall()
+def id_projection_sql(column: str) -> str:
+    """SQL for ingest.idcard.projection_15 of a standardised (18-character) ID number column."""
+    return f"(substr({column}, 1, 6) || substr({column}, 9, 9))"
 
 
-def add_records(uf: ConstrainedUnionFind, rows: list[tuple]) -> None:
-    """Every Person record, with its valid ID number as the value no cluster may hold two of."""
-    for rid, id_number, *_ in rows:
-        uf.add(rid, id_number)
+# Records whose ID number ingest upgraded from the legacy 15 digits (the century is a guess).
+UPGRADED_IDS_SQL = """SELECT DISTINCT record_id FROM dwd_statement
+    WHERE property = 'id_number' AND flag = 'upgraded from 15 digits'"""
 
 
-def link_identifiers(uf: ConstrainedUnionFind, rows: list[tuple], rule: dict[str, str]) -> None:
+class IdentifierRow(NamedTuple):
+    record_id: str
+    id_number: str | None  # the 15-digit projection, None when it is only weak evidence
+    staff_no: str | None
+    student_no: str | None
+    email: str | None
+    veto_id: str | None  # the projection of an ID number that arrived with 18 digits: never two per cluster
+
+
+def identifier_rows(con: duckdb.DuckDBPyConnection) -> list[IdentifierRow]:
+    projection = id_projection_sql("p.id_number")
+    rows = con.execute(f"""
+        WITH upgraded AS ({UPGRADED_IDS_SQL})
+        SELECT p.record_id,
+               CASE WHEN u.record_id IS NOT NULL AND p.birth_date IS NOT NULL  -- the century aside
+                         AND substr(p.id_number, 9, 4) <> strftime(p.birth_date, '%y%m') THEN NULL
+                    ELSE {projection} END,
+               p.staff_no, p.student_no, p.email,
+               CASE WHEN u.record_id IS NULL THEN {projection} END
+        FROM dwd_person_record p LEFT JOIN upgraded u USING (record_id)
+        ORDER BY p.record_id""").fetchall()
+    return [IdentifierRow(*r) for r in rows]
+
+
+def add_records(uf: ConstrainedUnionFind, rows: list[IdentifierRow]) -> None:
+    """Every Person record, with its original 18-digit ID number (projected) as the value no
+    cluster may hold two of. An upgraded legacy number vetoes nothing: its century was a guess."""
+    for row in rows:
+        uf.add(row.record_id, row.veto_id)
+
+
+def link_identifiers(uf: ConstrainedUnionFind, rows: list[IdentifierRow], rule: dict[str, str]) -> None:
     """Joins records sharing a strong identifier, strongest identifier first."""
     for position, kind in enumerate(STRONG_IDENTIFIERS, start=1):
         first: dict[str, str] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-from ingest.lakehouse import fetch_one
+from ingest.lakehouse import FINISHED_RUN_STATUSES, fetch_one
 from ingest.standardise import standardise_org_name
 
 
@@ -20,7 +20,7 @@ def _member(name: str) -> str:
 
 
 def university_name(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = fetch_one(con, """SELECT university FROM ingest_run WHERE status = 'completed'
+    row = fetch_one(con, f"""SELECT university FROM ingest_run WHERE status IN {FINISHED_RUN_STATUSES}
         ORDER BY started_at DESC LIMIT 1""")
     return standardise_org_name(row[0]) if row and row[0] else None
 

@@ -47,6 +47,7 @@ class PersonLinkage:
     clustering: Clustering
     review: list[dict]
     probabilistic_links: int
+    notes: list[str] = field(default_factory=list)  # the evidence the model had, the training it skipped
 
 
 def review_item_id(entity_type: str, a: str, b: str) -> str:
@@ -72,8 +73,12 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
     link_identifiers(uf, rows, rule)
 
     records = con.sql(PERSON_INPUT_SQL).to_arrow_table()
+    if records.num_rows < 2:  # nothing to compare: identifiers and decisions are all there is
+        return PersonLinkage(finish(uf, rule), [], 0,
+                             [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
     model = train(records, labels)
+    notes = model.notes
     try:
         if options.model_path is not None:
             options.model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +105,7 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         a, b = p["unique_id_l"], p["unique_id_r"]
         if uf.find(a) != uf.find(b) and tuple(sorted((a, b))) not in decided:
             review.append(_item(p, "uncertain: between the review and the match threshold"))
-    return PersonLinkage(finish(uf, rule), review, linked)
+    return PersonLinkage(finish(uf, rule), review, linked, notes)
 
 
 def _item(pair: dict, reason: str) -> dict:

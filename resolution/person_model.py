@@ -10,14 +10,18 @@ Comparisons, strongest level first:
   which covers homophones (张伟/章玮), traditional forms and romanised names in either order →
   pinyin Jaro-Winkler ≥ 0.88 → same surname → else;
 - birth date, from the record or derived from its ID number: same day → same month (a 199903
-  record meets a 1999-03-02 one) → same year → else;
-- sex (recorded or from the ID number); organisation after alias resolution; ID number, staff
-  number, student number, e-mail, phone: exact or else. A staff number is never compared with a
-  student number: each identifier is its own column, and a missing one is no evidence.
+  record meets a 1999-03-02 one) → one typo (1981 / 1918) → same year → else;
+- sex (recorded or from the ID number); organisation after alias resolution; ID number (on its
+  15-digit projection), e-mail: exact or else; staff and student number: exact → one typo → else.
+  A staff number is never compared with a student number: each identifier is its own column, and
+  a missing one is no evidence.
 
-Training: u by random sampling; m by expectation maximisation on two blockings (so that each
-comparison is estimated while another is held fixed), then from steward labels when there are
-any. The trained model is saved in the workspace as Splink JSON (`campus-kg model --workspace`).
+Training: the prior from pairs sharing an identifier (or name and birth date, or an assumed floor);
+u by random sampling, corrected for the matches among random pairs; m by expectation maximisation
+on two blockings (so that each comparison is estimated while another is held fixed), then from
+steward labels when there are any. Thin evidence never stops it: a step without data is skipped
+and said so in the model's notes, and a comparison nothing could learn takes m from PRIOR_M. The
+trained model is saved in the workspace as Splink JSON (`campus-kg model --workspace`).
 """
 
 from __future__ import annotations
@@ -25,23 +29,32 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from resolution.exact import id_projection_sql
 
 PERSON_INPUT_SQL = """
 WITH member AS (
     SELECT record_id, min(target_value) AS org FROM dwd_relation
     WHERE rel_type = 'MEMBER_OF' GROUP BY 1),
 month_only AS (
-    SELECT DISTINCT record_id FROM dwd_statement WHERE property = 'birth_date' AND flag = 'month_precision')
+    SELECT DISTINCT record_id FROM dwd_statement WHERE property = 'birth_date' AND flag = 'month_precision'),
+keyed AS (  -- a one-word name (no pinyin or romanised key) is its own key, so that blocking finds it
+    SELECT p.*, COALESCE(NULLIF(split_part(p.name_keys, ';', 1), ''), NULLIF(lower(replace(p.name, ' ', '')), ''))
+               AS first_key
+    FROM dwd_person_record p)
 SELECT p.record_id AS unique_id, r.source, p.name,
-       NULLIF(split_part(p.name_keys, ';', 1), '') AS pinyin_key,
-       CASE WHEN p.name_keys IS NULL OR p.name_keys = '' THEN NULL ELSE string_split(p.name_keys, ';') END
-           AS name_key_list,
-       NULLIF(split_part(split_part(p.name_keys, ';', 1), '|', 1), '') AS surname_key,
+       p.first_key AS pinyin_key,
+       CASE WHEN p.name_keys IS NULL OR p.name_keys = '' THEN
+                CASE WHEN p.first_key IS NULL THEN NULL ELSE [p.first_key] END
+            ELSE string_split(p.name_keys, ';') END AS name_key_list,
+       NULLIF(split_part(p.first_key, '|', 1), '') AS surname_key,
+       NULLIF(split_part(p.first_key, '|', 2), '') AS given_key,
+       array_to_string(list_sort(string_split(p.first_key, '|')), '|') AS any_order_key,  -- Riddell Kirra
        COALESCE(p.birth_date, TRY_CAST(strptime(substr(p.id_number, 7, 8), '%Y%m%d') AS DATE)) AS dob,
        (m.record_id IS NOT NULL AND p.birth_date IS NOT NULL) AS dob_month_only,
        year(COALESCE(p.birth_date, TRY_CAST(strptime(substr(p.id_number, 7, 8), '%Y%m%d') AS DATE)))::VARCHAR
@@ -50,18 +63,44 @@ SELECT p.record_id AS unique_id, r.source, p.name,
                             WHEN TRY_CAST(substr(p.id_number, 17, 1) AS INTEGER) % 2 = 1 THEN '1' ELSE '2' END)
            AS sex,
        COALESCE(p.org_name, member.org) AS org,
-       p.id_number, p.staff_no, p.student_no, p.email, p.phone
-FROM dwd_person_record p JOIN dwd_record r USING (record_id)
+       ID_PROJECTION AS id_number,  -- legacy 15-digit projection: an upgraded number's century is a guess
+       p.staff_no, p.student_no, p.email, p.phone
+FROM keyed p JOIN dwd_record r USING (record_id)
 LEFT JOIN member USING (record_id) LEFT JOIN month_only m USING (record_id)
 ORDER BY p.record_id
-"""
+""".replace("ID_PROJECTION", id_projection_sql("p.id_number"))
 
 MIN_LABELS_FOR_M = 20
 # Phone numbers are left out: families share them, and only one system per person holds one.
 IDENTIFIERS = ("id_number", "staff_no", "student_no", "email")
 
 
-def _settings():
+# Candidate pairs come from several blockings so that one typo or one missing field does not hide a
+# pair: the whole name key with the birth year or the organisation, the name with sex, and the
+# surname or the given name with the exact birth date (a typo in the other half of the name).
+BLOCKING_COLUMNS = (("pinyin_key", "dob_year"), ("pinyin_key", "org"), ("name", "sex"),
+                    ("surname_key", "dob"), ("given_key", "dob"))
+# When the records carry a name and nothing else to block with, the name key alone.
+NAME_ONLY_BLOCKING = ("pinyin_key",)
+# Broad blockings, used only while together they stay within BROAD_PAIRS_PER_RECORD pairs per record:
+# in a small population they find what two typos hide from the blockings above (a swapped name
+# order, a typo in each half of the name); in a large one they would compare too much.
+BROAD_BLOCKING = (("any_order_key",), ("dob",), ("surname_key",), ("given_key",))
+BROAD_PAIRS_PER_RECORD = 20
+
+
+# Identifiers typed by hand, where one slipped or swapped digit is still evidence (an ID number
+# with a typo fails its check character and never reaches resolution).
+TYPO_IDENTIFIERS = ("staff_no", "student_no")
+TYPO_LEVEL = "one typo (a changed, missing or swapped character)"
+DATE_TYPO_LEVEL = "one typo in the date (a changed or swapped digit: 1981 / 1918)"
+
+
+# Below this many records a name's frequency says little, and counts its own duplicates.
+MIN_RECORDS_FOR_TF = 1000
+
+
+def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: bool = True):
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
@@ -71,9 +110,10 @@ def _settings():
         comparison_description="姓名 name: exact, same pinyin, similar pinyin, same surname",
         comparison_levels=[
             cll.NullLevel("name"),
-            cll.ExactMatchLevel("name", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("name", term_frequency_adjustments=term_frequencies),
             cll.CustomLevel("array_has_any(name_key_list_l, name_key_list_r)",
                             "same pinyin key (homophone, traditional or romanised form)"),
+            # against every key of the other record: a romanised name may be written in either order
             cll.CustomLevel("jaro_winkler_similarity(pinyin_key_l, pinyin_key_r) >= 0.88", "pinyin Jaro-Winkler >= 0.88"),
             cll.CustomLevel("surname_key_l = surname_key_r", "same surname"),
             cll.ElseLevel(),
@@ -86,22 +126,33 @@ def _settings():
             cll.NullLevel("dob"),
             cll.CustomLevel("dob_l = dob_r AND NOT dob_month_only_l AND NOT dob_month_only_r", "same day"),
             cll.CustomLevel("strftime(dob_l, '%Y-%m') = strftime(dob_r, '%Y-%m')", "same month"),
+            cll.CustomLevel("damerau_levenshtein(strftime(dob_l, '%Y%m%d'), strftime(dob_r, '%Y%m%d')) <= 1",
+                            DATE_TYPO_LEVEL),
             cll.CustomLevel("year(dob_l) = year(dob_r)", "same year"),
             cll.ElseLevel(),
         ],
     )
     comparisons = [name, dob, cl.ExactMatch("sex"), cl.ExactMatch("org")]
-    comparisons += [cl.ExactMatch(c) for c in IDENTIFIERS]
+    comparisons += [_identifier(c, cl, cll) if c in TYPO_IDENTIFIERS else cl.ExactMatch(c) for c in IDENTIFIERS]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=comparisons,
-        blocking_rules_to_generate_predictions=[
-            block_on("pinyin_key", "dob_year"),
-            block_on("pinyin_key", "org"),
-            block_on("name", "sex"),
-        ],
+        blocking_rules_to_generate_predictions=[block_on(*cols) for cols in blocking or BLOCKING_COLUMNS],
         retain_intermediate_calculation_columns=True,
+    )
+
+
+def _identifier(column: str, cl, cll):
+    return cl.CustomComparison(
+        output_column_name=column,
+        comparison_description=f"{column}: exact, one typo, else",
+        comparison_levels=[
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column),
+            cll.CustomLevel(f"damerau_levenshtein({column}_l, {column}_r) <= 1", TYPO_LEVEL),
+            cll.ElseLevel(),
+        ],
     )
 
 
@@ -109,6 +160,7 @@ def _settings():
 class PersonModel:
     linker: object
     con: duckdb.DuckDBPyConnection
+    notes: list[str] = field(default_factory=list)  # what training had to go on, and what it skipped
 
     def predict(self, threshold: float, batch_rows: int = 100_000) -> Iterator[dict]:
         """Scored pairs at or above `threshold`, strongest first, with the match weight of every
@@ -131,31 +183,128 @@ class PersonModel:
         self.con.close()
 
 
+# Evidence columns reported to the user (column -> label), in the order they are listed.
+EVIDENCE_LABELS = {"name": "name 姓名", "dob": "birth date 出生日期", "sex": "sex 性别", "org": "organisation 单位",
+                   "id_number": "ID number 身份证号", "staff_no": "staff no. 工号", "student_no": "student no. 学号",
+                   "email": "e-mail 邮箱"}
+MIN_EM_PAIRS = 10  # fewer blocked pairs than this teach EM nothing but noise
+# Expectation maximisation: pass 1 holds name and birth date fixed and learns the rest; pass 2 is
+# blocked on the strongest identifier there is, so that name and birth date are learned too.
+EM_PASSES = ((("pinyin_key", "dob"),),
+             (("id_number",), ("staff_no",), ("student_no",), ("email",), ("dob",)))
+
+
+@dataclass
+class Evidence:
+    """What the records offer: how many there are and how many carry each kind of evidence."""
+
+    records: int
+    present: dict[str, int]
+
+    def describe(self) -> str:
+        held = [f"{EVIDENCE_LABELS[c]} {n}" for c, n in self.present.items() if n]
+        missing = [EVIDENCE_LABELS[c] for c, n in self.present.items() if not n]
+        text = f"{self.records} person records; evidence 证据: " + (", ".join(held) or "none")
+        return text + (f"; absent 缺失: {', '.join(missing)}" if missing else "")
+
+
+def survey(con: duckdb.DuckDBPyConnection, table: str) -> Evidence:
+    counts = con.execute(f"SELECT count(*), {', '.join(f'count({c})' for c in EVIDENCE_LABELS)} FROM {table}"
+                         ).fetchall()[0]
+    return Evidence(counts[0], dict(zip(EVIDENCE_LABELS, counts[1:], strict=True)))
+
+
+def blocked_pairs(con: duckdb.DuckDBPyConnection, table: str, cols: tuple[str, ...]) -> int:
+    """How many pairs a blocking on `cols` (all non-null and equal) would compare."""
+    where = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+    row = con.execute(f"""SELECT sum(n * (n - 1) / 2) FROM (
+        SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {', '.join(cols)})""").fetchall()[0]
+    return int(row[0] or 0)
+
+
 def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, seed: int = 42,
           memory_limit: str = "2GB") -> PersonModel:
     """Trains on the Person records (PERSON_INPUT_SQL's columns). `labels`: steward judgements
-    (record, record, same?) used to estimate m where there are enough of them."""
+    (record, record, same?) used to estimate m where there are enough of them.
+
+    Never fails for want of evidence: a training step without data is skipped with a note (in
+    `PersonModel.notes`), and the prior is never 0."""
     from splink import DuckDBAPI, Linker, block_on
+    from splink.internals.exceptions import SplinkException
 
     # Splink's working tables live in their own database, bounded in memory and spilling to disk.
     con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+    con.register("_survey", records)
+    evidence = survey(con, "_survey")
+    notes = [evidence.describe()]
+    blocking = [cols for cols in BLOCKING_COLUMNS if blocked_pairs(con, "_survey", cols)]
+    if not blocking:
+        blocking = [NAME_ONLY_BLOCKING]
+        notes.append("no birth date, organisation or sex to block with: candidate pairs share a name key")
+    budget, broad = BROAD_PAIRS_PER_RECORD * evidence.records, []
+    for cols in BROAD_BLOCKING:  # in order, while all of them together stay within the budget
+        pairs = blocked_pairs(con, "_survey", cols)
+        if 0 < pairs <= budget and cols not in blocking:
+            broad.append(cols)
+            budget -= pairs
+    blocking += broad
+    if broad:
+        notes.append("broad blocking 宽松分块 (small enough to afford): " + ", ".join("+".join(c) for c in broad))
     db_api = DuckDBAPI(connection=con)
     df = db_api.register(records, dataset_display_name="person_records")
-    linker = Linker(df, _settings(), log_level=logging.ERROR)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("id_number"), block_on("staff_no"), block_on("student_no")], recall=0.8)
+    linker = Linker(df, _settings(blocking, evidence.records >= MIN_RECORDS_FOR_TF), log_level=logging.ERROR)
+    notes.append(_estimate_prior(linker, con, evidence, block_on))
     linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("pinyin_key", "dob"),
-                                                                       fix_u_probabilities=True)
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("id_number"),
-                                                                       fix_u_probabilities=True)
+    for candidates in EM_PASSES:
+        usable = next((cols for cols in candidates if blocked_pairs(con, "_survey", cols) >= MIN_EM_PAIRS), None)
+        if usable is None:
+            notes.append(f"EM skipped 跳过: fewer than {MIN_EM_PAIRS} pairs share any of "
+                         + " / ".join("+".join(c) for c in candidates))
+            continue
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(block_on(*usable),
+                                                                               fix_u_probabilities=True)
+        except SplinkException as exc:
+            notes.append(f"EM blocked on {'+'.join(usable)} skipped 跳过: {exc}".splitlines()[0])
+    con.unregister("_survey")
+    untrained = _apply_prior_m(linker)
+    if untrained:
+        notes.append("m from prior knowledge 经验值 (no data to learn it from): " + ", ".join(untrained))
     _apply_m_floors(linker)
+    _remove_matches_from_u(linker)
     same = [(a, b) for a, b, is_same in labels or [] if is_same]
     if len(same) >= MIN_LABELS_FOR_M:  # Splink reads every label row as a confirmed match
         table = pa.table({"source_dataset_l": ["person_records"] * len(same), "unique_id_l": [a for a, _ in same],
                           "source_dataset_r": ["person_records"] * len(same), "unique_id_r": [b for _, b in same]})
         linker.training.estimate_m_from_pairwise_labels(db_api.register(table, dataset_display_name="labels"))
-    return PersonModel(linker, con)
+    return PersonModel(linker, con, notes)
+
+
+# The prior: pairs that share a strong identifier (recall 0.8), else pairs with the same name and
+# birth date; with neither, about one duplicate per record is assumed rather than none (a prior
+# of 0 makes every match weight minus infinity).
+PRIOR_RULES = ((("id_number",), ("staff_no",), ("student_no",)), (("name", "dob"),))
+PRIOR_RECALL = 0.8
+
+
+def _estimate_prior(linker, con, evidence: Evidence, block_on) -> str:
+    settings = linker._settings_obj
+    for rules in PRIOR_RULES:
+        found = [cols for cols in rules if blocked_pairs(con, "_survey", cols)]
+        if not found:
+            continue
+        try:
+            linker.training.estimate_probability_two_random_records_match([block_on(*c) for c in found],
+                                                                          recall=PRIOR_RECALL)
+        except ValueError:  # more pairs share an identifier than a recall of 0.8 allows: tiny data
+            settings._probability_two_random_records_match = 0.5
+        prior = min(settings._probability_two_random_records_match, 0.5)
+        settings._probability_two_random_records_match = prior
+        return f"prior 先验 {prior:.3g} from pairs sharing " + " / ".join("+".join(c) for c in found)
+    prior = min(1 / max(evidence.records, 2), 0.5)
+    settings._probability_two_random_records_match = prior
+    return (f"prior 先验 {prior:.3g} assumed (about one duplicate per record): no two records share an "
+            "identifier, or a name and birth date")
 
 
 # The least probability that a true match shows each level. EM on pairs that share an ID number
@@ -166,16 +315,68 @@ M_FLOORS = {"name": 0.005, "dob": 0.01, "sex": 0.01, "org": 0.15,
             "student_no": 0.2, "staff_no": 0.05}  # one person holds a student number per degree
 
 
+# What a true match usually shows at each level (strongest first), for comparisons that no EM pass
+# could learn: too few records, or a blocking that fixed the comparison. Splink's own default is
+# flattened by the floors below into no evidence at all.
+PRIOR_M = {"name": (0.75, 0.1, 0.08, 0.04, 0.03), "dob": (0.85, 0.05, 0.03, 0.03, 0.04), "sex": (0.97, 0.03),
+           "org": (0.7, 0.3), "id_number": (0.95, 0.05), "staff_no": (0.85, 0.1, 0.05),
+           "student_no": (0.55, 0.05, 0.4), "email": (0.8, 0.2)}
+
+
+def _apply_prior_m(linker) -> list[str]:
+    """Sets PRIOR_M on every comparison that training left without m; returns their names."""
+    untrained = []
+    for comparison in linker._settings_obj.comparisons:
+        levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
+        prior = PRIOR_M.get(comparison.output_column_name)
+        if prior is None or len(prior) != len(levels) or any(lv._m_probability is not None for lv in levels):
+            continue
+        for lv, m in zip(levels, prior, strict=True):
+            lv.m_probability = m
+        untrained.append(comparison.output_column_name)
+    return untrained
+
+
+TYPO_M_FLOOR = 0.001
+
+
+def _trained_m(level) -> float:
+    """The level's m, 0 when training left none or never saw the level among matches."""
+    m = getattr(level, "_m_probability", None)
+    return m if isinstance(m, float) else 0.0
+
+
 def _apply_m_floors(linker) -> None:
     for comparison in linker._settings_obj.comparisons:
         floor = M_FLOORS.get(comparison.output_column_name)
         if floor is None:
             continue
         levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
-        ms = [max(getattr(lv, "_m_probability", None) or 0.0, floor) for lv in levels]
+        # a typo level is evidence for a match, never against one: it needs only a token floor
+        ms = [max(_trained_m(lv), TYPO_M_FLOOR if lv.label_for_charts in (TYPO_LEVEL, DATE_TYPO_LEVEL) else floor)
+              for lv in levels]
         total = sum(ms)
         for lv, m in zip(levels, ms, strict=True):
             lv.m_probability = m / total
+
+
+def _remove_matches_from_u(linker) -> None:
+    """u is measured on random pairs, and a share `prior` of random pairs are matches, which show
+    level x with probability m: observed u = prior * m + (1 - prior) * u. Negligible in a large
+    population; in twenty records one true pair in the sample makes an exact name look common."""
+    prior = linker._settings_obj._probability_two_random_records_match
+    for comparison in linker._settings_obj.comparisons:
+        levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
+        # a level random pairs never showed keeps Splink's 'not observed'
+        measured = [lv for lv in levels if isinstance(lv._u_probability, float) and lv.m_probability is not None]
+        if len(measured) < 2:
+            continue
+        observed = [lv._u_probability for lv in measured]
+        corrected = [max((u - prior * lv.m_probability) / (1 - prior), u * 0.1) for u, lv in zip(observed, measured,
+                                                                                                 strict=True)]
+        scale = sum(observed) / sum(corrected)
+        for lv, u in zip(measured, corrected, strict=True):
+            lv.u_probability = u * scale
 
 
 def match_weights(model_json: Path) -> list[dict]:

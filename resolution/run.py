@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 
 from ingest.lakehouse import Lakehouse, dwd_table, fetch_one
 from ontology.model import load_ontology
-from resolution import master_ids, survivorship
+from resolution import master_ids, status, survivorship
 from resolution import disciplines
 from resolution.exact import Clustering, keyed_clusters
 from resolution.organisations import org_members, org_parents
@@ -29,6 +31,7 @@ class ResolveResult:
     probabilistic_links: int = 0
     review_items: int = 0
     mentions: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what evidence person linkage had, what it skipped
 
 
 def ensure_review_table(con) -> None:
@@ -51,6 +54,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
     survivorship.ensure_tables(con)
     ensure_review_table(con)
     result = ResolveResult(run_id)
+    resolve_id = status.begin(con, run_id)  # committed now: a crash leaves it `running`
     con.execute("BEGIN TRANSACTION")
     try:
         for cls in load_ontology().master_classes():
@@ -65,6 +69,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
                 _store_review(con, linkage.review, run_id)
                 result.probabilistic_links = linkage.probabilistic_links
                 result.review_items = len(linkage.review)
+                result.notes += linkage.notes
             else:
                 clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))
             _link(con, cls.name, clustering, run_id, result)
@@ -91,9 +96,12 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
         _store_review(con, linked.review, run_id, replace=False)
         result.review_items += len(linked.review)
         survivorship.survive(con, corrections)
+        status.finish(con, resolve_id, "complete", "; ".join(result.notes) or None)
         con.execute("COMMIT")
-    except Exception:
+    except BaseException as exc:
         con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # the original error matters more than this row
+            status.finish(con, resolve_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     return result
 

@@ -11,6 +11,7 @@ from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.store import open_store
 from ingest.synthetic import GenerationResult, generate
+from tests.backends import require_neo4j
 
 
 @dataclass
@@ -46,6 +47,8 @@ def graph_store_factory(tmp_path):
     opened = []
 
     def make(backend: str):
+        if backend == "neo4j":
+            require_neo4j()
         settings = Settings(workspace=tmp_path)
         store = open_store(settings, backend=backend, ladybug_path=tmp_path / "contract.lbdb")
         if backend == "neo4j":
@@ -99,3 +102,13 @@ def api(demo, tmp_path_factory):
     app = create_app(settings)
     with serve(app) as url:
         yield Api(url, app, ws, settings, persons)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How many tests ran on the real Neo4j: a backend that quietly stopped running shows here."""
+    counts = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        reports = terminalreporter.stats.get(outcome, [])
+        counts[outcome] = sum(1 for r in reports if r.when in ("call", "setup") and "neo4j" in r.keywords
+                              and (outcome != "passed" or r.when == "call"))
+    terminalreporter.write_line("Neo4j-backed tests: " + ", ".join(f"{n} {k}" for k, n in counts.items()))

@@ -93,13 +93,19 @@ def test_reads_work_with_a_row_cap_and_parameters(api):
     assert any(e["endpoint"] == "POST /cypher" for e in entries)
 
 
-def test_sensitive_values_stay_masked_for_analysts_and_visible_to_auditors(api):
+def test_cypher_reaches_no_raw_sensitive_value_and_auditors_trace_it_through_lineage(api):
+    """Every Cypher caller queries the analyst projection: sensitive values are absent from master nodes
+    and masked on statements, whatever the query does; an auditor reads the raw value through the
+    lineage endpoint, which is logged."""
     analyst, auditor = api.headers("analyst"), api.headers("auditor")
-    whole = {"query": "MATCH (p:Person) WHERE p.id = $id RETURN p", "parameters": {"id": api.persons[0]}}
-    masked = httpx.post(f"{api.url}/cypher", json=whole, headers=analyst).json()
-    assert masked["masked"] and "*" in masked["rows"][0]["p"]["id_number"]
-    plain = httpx.post(f"{api.url}/cypher", json=whole, headers=auditor).json()
-    assert not plain["masked"] and "*" not in plain["rows"][0]["p"]["id_number"]
+    person = api.persons[0]
+    raw = api.graph_query("MATCH (p:Person {id: $id}) RETURN p.id_number AS x", {"id": person})[0]["x"]
+    assert raw and len(raw) == 18
+    whole = {"query": "MATCH (p:Person) WHERE p.id = $id RETURN p", "parameters": {"id": person}}
+    for headers in (analyst, auditor):
+        answer = httpx.post(f"{api.url}/cypher", json=whole, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert "id_number" not in answer.json()["rows"][0]["p"] and raw not in answer.text
     for query in ("MATCH (p:Person) RETURN p.id_number AS x",
                   "MATCH (p:Person) RETURN p.ID_NUMBER AS x",
                   "MATCH (s:Statement) WHERE s.stated_property = 'bank_account' RETURN s.value AS v",
@@ -109,8 +115,11 @@ def test_sensitive_values_stay_masked_for_analysts_and_visible_to_auditors(api):
         assert r.status_code == 400, query
     statements = httpx.post(f"{api.url}/cypher", json={
         "query": "MATCH (s:Statement) WHERE s.stated_property STARTS WITH 'phon' RETURN s LIMIT 5"},
-        headers=analyst).json()
+        headers=auditor).json()
     assert statements["rows"] and all("*" in r["s"]["value"] for r in statements["rows"])
+    traced = httpx.get(f"{api.url}/lineage/{person}/id_number", headers=auditor).json()
+    assert traced["value"] == raw and not traced["masked"]
+    assert any(e["endpoint"] == f"GET /lineage/{person}/id_number" for e in api.state.access_entries(person_id=person))
 
 
 def test_a_slow_query_is_stopped_by_the_database(api):

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -41,8 +42,9 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
         proc.wait()
         assert proc.returncode == -signal.SIGKILL
 
-        # the pointer never moved; the server answers from the previous, complete graph
-        assert ws.read_current_graph()["build_id"] == before
+        # the pointer never moved; the server answers from the previous, complete graph (and its projection)
+        served = ws.read_current_graph()
+        assert served["build_id"] == before and Path(served["analyst_path"]).exists()
         r = httpx.get(f"{url}/persons/{person}", headers=headers)
         assert r.status_code == 200 and httpx.get(f"{url}/health").json()["graph_build"] == before
         partial = set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing
@@ -52,6 +54,8 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
         assert httpx.get(f"{url}/health").json()["graph_build"] == built.build_id != before
         assert httpx.get(f"{url}/persons/{person}", headers=headers).status_code == 200
         assert not any(p.exists() for p in partial)
+        assert Path(ws.read_current_graph()["analyst_path"]).name == f"{built.build_id}.analyst.lbdb"
+        assert Path(served["analyst_path"]).exists()  # the build before stays: a server may still hold it
 
 
 def _a_person(ws: Workspace) -> str:

@@ -116,3 +116,38 @@ def test_a_broken_export_keeps_the_previous_state(tmp_path):
         assert (stats.new, stats.changed, stats.deleted) == (0, 0, 0)
         kept = lake.con.execute("SELECT record_key FROM dwd_record ORDER BY 1").fetchall()
     assert kept == [("100001",), ("100002",)]
+
+
+def _xlsx_with_header(header: list[str]) -> bytes:
+    book = openpyxl.Workbook()
+    for row in (header, GOOD.split(","), ["100002", "李娜", ""]):
+        book.active.append(row)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+RENAMED_KEY = {
+    # format: (good export, the same export with its key column renamed, file name)
+    "xlsx": (_xlsx_with_header(HEADER.split(",")), _xlsx_with_header(["员工号", "姓名", "身份证号"]), "staff.xlsx"),
+    "jsonl": ('{"工号": "100001", "姓名": "张伟"}\n{"工号": "100002", "姓名": "李娜"}\n'.encode(),
+              '{"staff_id": "100001", "姓名": "张伟"}\n{"staff_id": "100002", "姓名": "李娜"}\n'.encode(),
+              "staff.jsonl"),
+    "json": ('[{"工号": "100001", "姓名": "张伟"}, {"工号": "100002", "姓名": "李娜"}]'.encode(),
+             '[{"id": "100001", "姓名": "张伟"}, {"id": "100002", "姓名": "李娜"}]'.encode(), "staff.json"),
+}
+
+
+@pytest.mark.parametrize("fmt", list(RENAMED_KEY))
+def test_a_renamed_key_holds_the_source_back_in_every_format(fmt, tmp_path):
+    good, renamed, name = RENAMED_KEY[fmt]
+    (tmp_path / "mapping.yaml").write_text(_mapping(name, fmt), encoding="utf-8")
+    (tmp_path / name).write_bytes(good)
+    with Lakehouse(tmp_path / "lake.duckdb") as lake:
+        assert ingest(load_mapping(tmp_path / "mapping.yaml"), lake).sources[0].loaded == 2
+        (tmp_path / name).write_bytes(renamed)
+        stats = ingest(load_mapping(tmp_path / "mapping.yaml"), lake).sources[0]
+        kept = lake.con.execute("SELECT record_key FROM dwd_record ORDER BY 1").fetchall()
+    assert stats.held_back == "header" and "工号" in stats.problem and name in stats.problem
+    assert (stats.read, stats.loaded, stats.deleted) == (stats.quarantined, 0, 0)
+    assert kept == [("100001",), ("100002",)]

@@ -70,6 +70,7 @@ def test_a_small_change_patches_and_equals_a_full_rebuild(changed):
     # the patch loaded only a small part of the graph again
     assert patched.patched["Statement"] < patched.nodes["Statement"] / 10
     assert Path(served_before["path"]).exists(), "the build the server answers from is never written"
+    assert Path(served_before["analyst_path"]).exists() and patched.analyst_path == pointer["analyst_path"]
 
     rebuilt = build_graph(settings, ws, mode="full")
     assert rebuilt.patched is None
@@ -79,6 +80,12 @@ def test_a_small_change_patches_and_equals_a_full_rebuild(changed):
         assert patched_graph[key] == rebuilt_graph[key], key
     names = {row[0]: row for row in patched_graph["Person"]}
     assert any("欧阳新名" in row for row in names.values())
+    # the analyst projection is patched alike (deleting by its HMAC'd statement IDs)
+    patched_analyst, rebuilt_analyst = _dump(patched.analyst_path, settings), _dump(rebuilt.analyst_path, settings)
+    assert patched_analyst.keys() == rebuilt_analyst.keys()
+    for key in rebuilt_analyst:
+        assert patched_analyst[key] == rebuilt_analyst[key], key
+    assert not {row[0] for row in patched_analyst["Statement"]} & {row[0] for row in patched_graph["Statement"]}
 
 
 def test_a_large_change_rebuilds_and_patch_mode_refuses_it(changed):

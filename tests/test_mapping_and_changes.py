@@ -73,7 +73,11 @@ def test_runs_record_new_changed_deleted_and_keep_each_raw_version_once(tmp_path
         first = ingest(mapping, lake)
         assert (first.sources[0].new, first.sources[0].changed) == (3, 0)
         _write(tmp_path, ["1,张伟,男", "2,李娜,男", "4,赵六,男"])  # 2 changed, 3 deleted, 4 new
-        second = ingest(mapping, lake)
+        # one of three records gone is over the deletion guard's 20 %: held back until allowed
+        guarded = ingest(mapping, lake).sources[0]
+        assert guarded.held_back == "deletion_guard" and "1 of the source's 3 records" in guarded.problem
+        assert (guarded.new, guarded.changed, guarded.deleted) == (0, 0, 0)
+        second = ingest(mapping, lake, allow_deletions=True)
         s = second.sources[0]
         assert (s.new, s.changed, s.deleted, s.unchanged) == (1, 1, 1, 1)
         changes = dict(lake.con.execute("SELECT record_id, change FROM change_set WHERE run_id = ?",

@@ -1,24 +1,38 @@
-"""Analysts: read-only Cypher, and the saved queries in queries/*.cypher."""
+"""Analysts: read-only Cypher, and the saved queries in queries/*.cypher.
+
+Every ad-hoc query runs in a Cypher worker process (graph_api.cypher_worker) on the build's analyst
+projection, never in the server: a crash, a memory bomb or a runaway query costs one worker. Admission
+happens on the event loop, so a query waiting for a worker holds no thread the API's own reads need:
+at most `cypher_per_user_concurrency` queries per token (429), and a place in the workers' queue
+(503 when none comes free in time).
+"""
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+import anyio
+from fastapi import APIRouter, HTTPException, Request, status
 
 from campus_kg.settings import Settings
 from campus_kg.state import Principal, StateStore
+from campus_kg.workspace import Workspace
 from graph_api import cypher_guard
-from graph_api.deps import ClientDep, CypherUser, GraphDep, SettingsDep, StateDep
+from graph_api.cypher_worker import (AnswerTooLarge, CypherWorkerPool, GraphFileUnavailable, QueryOutOfMemory,
+                                     QueryRefused, QueryTimedOut, WorkerCrashed, WorkersBusy)
+from graph_api.deps import ClientDep, CypherUser, SettingsDep, StateDep, WorkspaceDep
 from graph_api.models import CypherRequest, CypherResult, SavedQuery, SavedQueryRequest
-from graph_api.served_graph import ServedGraph
-from graph_api.store import GraphStoreError, QueryTimeout
+from graph_api.served_graph import GraphUnavailable
 from ontology.masking import SEES_SENSITIVE
 from queries import load_query, names, needs_entity
 
 router = APIRouter(tags=["analysts 分析"])
 PERSON_ID = re.compile(r"^P\d{8,}$")
+NO_PROJECTION = ("no analyst projection for this build; rebuild with `campus-kg build-graph` "
+                 "(ad-hoc Cypher runs only on the analyst projection of a Ladybug build)")
 
 
 def _persons_in(value: Any, found: set[str]) -> None:
@@ -32,42 +46,100 @@ def _persons_in(value: Any, found: set[str]) -> None:
             _persons_in(v, found)
 
 
-def run_cypher(graph: ServedGraph, state: StateStore, settings: Settings, principal: Principal, query: str,
-               parameters: dict[str, Any], endpoint: str, client: str | None) -> CypherResult:
+def analyst_graph(workspace: Workspace) -> tuple[str, str]:
+    """The served build's analyst projection: (path, build id); 503 when there is none."""
+    pointer = workspace.read_current_graph()
+    if pointer is None:
+        raise GraphUnavailable("no graph has been built in this workspace yet (run `campus-kg build-graph`)")
+    if not pointer.get("analyst_path"):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, NO_PROJECTION)
+    return pointer["analyst_path"], pointer["build_id"]
+
+
+def run_cypher(pool: CypherWorkerPool, workspace: Workspace, state: StateStore, settings: Settings,
+               principal: Principal, query: str, parameters: dict[str, Any], endpoint: str,
+               client: str | None) -> CypherResult:
     sees = principal.role in SEES_SENSITIVE
     try:
-        cypher_guard.check(query, sees)
+        checked = cypher_guard.inspect(query, sees)  # the canonical text is what runs, never the caller's
     except cypher_guard.CypherRefused as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    cap = settings.cypher_max_rows
+    path, build_id = analyst_graph(workspace)
     try:
-        rows = graph.query(query, parameters, max_rows=cap + 1)
-    except QueryTimeout:
-        raise HTTPException(status.HTTP_408_REQUEST_TIMEOUT,
-                            f"the query ran past {settings.query_timeout_ms} ms and was stopped") from None
-    except (GraphStoreError, RuntimeError) as exc:  # a parse error, or a write the database refused
+        answer = pool.run(path, build_id, checked.text, parameters, max_rows=settings.cypher_max_rows)
+    except QueryTimedOut as exc:
+        raise HTTPException(status.HTTP_408_REQUEST_TIMEOUT, str(exc)) from None
+    except QueryRefused as exc:  # a parse error, or a write the read-only database refused
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the database refused the query: {exc}") from None
-    truncated = len(rows) > cap
-    rows, masked = cypher_guard.mask_rows(rows[:cap], sees)
-    persons: set[str] = set()  # a person asked about (a parameter) or returned (a value) was read
+    except (QueryOutOfMemory, WorkerCrashed) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except AnswerTooLarge as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
+    except (WorkersBusy, GraphFileUnavailable) as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "1"}) from None
+    rows, masked = cypher_guard.mask_rows(answer.rows, sees)
+    persons = set(checked.persons)  # a person named in the query or a parameter, or returned, was read
     _persons_in(rows, persons)
     _persons_in(parameters, persons)
-    columns = list(rows[0]) if rows else []
     for person in sorted(persons) or [None]:
         state.log_access(principal, person, endpoint, [query[:500]], client)
-    return CypherResult(columns=columns, rows=rows, row_count=len(rows), truncated=truncated, masked=masked)
+    return CypherResult(columns=answer.columns, rows=rows, row_count=len(rows), truncated=answer.truncated,
+                        masked=masked)
+
+
+class _Admission:
+    """Per-token limits and the queue for a worker, kept on the event loop (no locks needed there)."""
+
+    def __init__(self, settings: Settings):
+        self.per_user = settings.cypher_per_user_concurrency
+        # long enough for the queries ahead to run to their timeout (and a worker to start) twice over
+        self.wait_s = 2 * (settings.query_timeout_ms / 1000 + 5)
+        self.running: Counter[str] = Counter()
+        self.workers = anyio.CapacityLimiter(settings.cypher_workers)
+
+
+def _admission(request: Request) -> _Admission:
+    admission = getattr(request.app.state, "cypher_admission", None)
+    if admission is None:  # made on the event loop, where anyio's limiter must be made; no race there
+        admission = request.app.state.cypher_admission = _Admission(request.app.state.settings)
+    return admission
+
+
+async def _in_worker(request: Request, principal: Principal, run) -> CypherResult:
+    admission = _admission(request)
+    if admission.running[principal.token_id] >= admission.per_user:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"at most {admission.per_user} Cypher queries per user at a time "
+                            "(cypher_per_user_concurrency); wait for one to finish", headers={"Retry-After": "1"})
+    admission.running[principal.token_id] += 1
+    try:
+        with anyio.move_on_after(admission.wait_s) as waiting:
+            await admission.workers.acquire()
+        if waiting.cancelled_caught:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "all Cypher workers are busy; try again shortly",
+                                headers={"Retry-After": "2"})
+        try:
+            return await anyio.to_thread.run_sync(run)
+        finally:
+            admission.workers.release()
+    finally:
+        admission.running[principal.token_id] -= 1
+        if not admission.running[principal.token_id]:
+            del admission.running[principal.token_id]
 
 
 @router.post("/cypher", response_model=CypherResult,
              summary="只读 Cypher 查询 / Read-only Cypher, with a timeout, a row cap and masking")
-def cypher(body: CypherRequest, principal: CypherUser, graph: GraphDep, state: StateDep, settings: SettingsDep,
-           client: ClientDep) -> CypherResult:
+async def cypher(body: CypherRequest, request: Request, principal: CypherUser, workspace: WorkspaceDep,
+                 state: StateDep, settings: SettingsDep, client: ClientDep) -> CypherResult:
     """The database refuses every write (read-only connection or read transaction). One statement per
     request; at most `cypher_max_rows` rows (`truncated` says when more existed); queries past
     `query_timeout_ms` are stopped (408). Sensitive values are masked, and queries naming them refused,
     for roles that may not see them. Every query is in the access log, with each person ID it was asked
     about or returned."""
-    return run_cypher(graph, state, settings, principal, body.query, body.parameters, "POST /cypher", client)
+    return await _in_worker(request, principal, partial(
+        run_cypher, request.app.state.cypher_pool, workspace, state, settings, principal, body.query, body.parameters,
+        "POST /cypher", client))
 
 
 def _saved(name: str) -> SavedQuery:
@@ -83,8 +155,8 @@ def list_queries(principal: CypherUser) -> list[SavedQuery]:
 
 
 @router.post("/queries/{name}", response_model=CypherResult, summary="运行保存的查询 / Run a saved query")
-def run_saved(name: str, body: SavedQueryRequest, principal: CypherUser, graph: GraphDep, state: StateDep,
-              settings: SettingsDep, client: ClientDep) -> CypherResult:
+async def run_saved(name: str, body: SavedQueryRequest, request: Request, principal: CypherUser,
+                    workspace: WorkspaceDep, state: StateDep, settings: SettingsDep, client: ClientDep) -> CypherResult:
     if name not in names():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no saved query {name!r}")
     missing = set(_saved(name).parameters) - set(body.parameters)
@@ -96,4 +168,6 @@ def run_saved(name: str, body: SavedQueryRequest, principal: CypherUser, graph: 
         text = load_query(name, body.entity if needs_entity(name) else None)
     except KeyError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return run_cypher(graph, state, settings, principal, text, body.parameters, f"POST /queries/{name}", client)
+    return await _in_worker(request, principal, partial(
+        run_cypher, request.app.state.cypher_pool, workspace, state, settings, principal, text, body.parameters,
+        f"POST /queries/{name}", client))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from graph_api.deps import AccessLogReader, AuditTrailReader, ClientDep, GraphDep, HistoryReader, LineageReader, StateDep
 from graph_api.lineage import attribute_lineage, entity_history, entity_label
-from graph_api.models import AccessEntry, AuditEntry, EntityHistory, Lineage
-from graph_api.person_view import ensure_self, resolve_person_id
+from graph_api.models import AccessEntry, AuditEntry, EntityHistory, Lineage, UtcDateTime
+from graph_api.person_view import NOT_YOURS, ensure_self, owns
 from graph_api.routers.persons import correction_model
 from ontology.masking import mask, may_see
 from ontology.model import OntologyError, load_ontology
@@ -34,7 +33,7 @@ def _current_entity(graph, entity_id: str) -> tuple[str, str | None]:
             summary="值的来源 / Where a value came from, and what it was on a date")
 def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: GraphDep, state: StateDep,
             client: ClientDep,
-            as_of: dt.datetime | None = Query(None, description="ISO date-time: the value held then")) -> Lineage:
+            as_of: UtcDateTime | None = Query(None, description="ISO date-time: the value held then")) -> Lineage:
     """Every statement ever made about the attribute (value as standardised and as written, source
     record, system, load, first and last seen, chosen or not, by which rule), the value as of a date,
     the steward judgements on the entity's records and the corrections asked for."""
@@ -42,18 +41,14 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
         prop = load_ontology().prop(attribute)
     except OntologyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no property {attribute!r} in the ontology") from None
+    if principal.role == "self":  # before looking the ID up: a person cannot learn which IDs exist
+        ensure_self(graph, principal, entity_id)
     entity_id, label = _current_entity(graph, entity_id)
     if label is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
     person = label == "Person"
-    if person:
-        ensure_self(graph, principal, entity_id)
-    elif principal.role == "self":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may read only their own record")
     if attribute not in load_ontology().cls(label).properties:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"a {label} has no attribute {attribute!r}")
-    if as_of is not None and as_of.tzinfo is not None:  # the graph keeps UTC without a zone
-        as_of = as_of.astimezone(dt.UTC).replace(tzinfo=None)
     answer = attribute_lineage(graph, entity_id, attribute, as_of, label)
     visible = may_see(principal.role, prop)
     hide = (lambda v: v) if visible else (lambda v: None if v is None else mask(attribute, v))
@@ -91,17 +86,15 @@ def history(entity_id: str, principal: HistoryReader, graph: GraphDep, state: St
 def access_log(principal: AccessLogReader, graph: GraphDep, state: StateDep,
                person: str | None = Query(None, description="master person ID"),
                actor: str | None = Query(None, description="the token's name"),
-               since: dt.datetime | None = None,
+               since: UtcDateTime | None = None,
                limit: int = Query(1000, ge=1, le=100_000)) -> list[AccessEntry]:
     """Append-only and never pruned by campus-kg (PIPL asks for at least 6 months). A `self` caller
     sees who read their own record."""
     if principal.role == "self":
-        own = resolve_person_id(graph, principal.person_id or "")[0]
-        if person is not None and resolve_person_id(graph, person)[0] != own:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "a person may see only who read their own record")
+        own = ensure_self(graph, principal, principal.person_id or "")[0]
+        if person is not None and not owns(graph, principal, person):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
         person = own
-    if since is not None and since.tzinfo is not None:
-        since = since.astimezone(dt.UTC).replace(tzinfo=None)
     rows = state.access_entries(person_id=person, actor=actor, since=since)[-limit:]
     return [AccessEntry(**{**r, "fields": json.loads(r["fields"] or "[]")}) for r in rows]
 
@@ -109,8 +102,6 @@ def access_log(principal: AccessLogReader, graph: GraphDep, state: StateDep,
 @router.get("/audit-trail", response_model=list[AuditEntry],
             summary="操作审计 / Every steward and admin action, append-only")
 def audit_trail(principal: AuditTrailReader, state: StateDep, actor: str | None = None,
-                since: dt.datetime | None = None, limit: int = Query(1000, ge=1, le=100_000)) -> list[AuditEntry]:
-    if since is not None and since.tzinfo is not None:
-        since = since.astimezone(dt.UTC).replace(tzinfo=None)
+                since: UtcDateTime | None = None, limit: int = Query(1000, ge=1, le=100_000)) -> list[AuditEntry]:
     rows = state.audit_entries(actor=actor, since=since)[-limit:]
     return [AuditEntry(**{**r, "detail": json.loads(r["detail"] or "{}")}) for r in rows]

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
+from campus_kg.csv_safe import escape_cell
 from campus_kg.state import Principal, StateStore
 from graph_api.deps import ClientDep, GraphDep, Me, PersonReader, StateDep
 from graph_api.lineage import attribute_lineage
@@ -110,8 +111,8 @@ def _csv(rows: list[dict]) -> str:
     columns = list(dict.fromkeys(k for r in rows for k in r))
     writer = csv.DictWriter(out, fieldnames=columns or ["empty"])
     writer.writeheader()
-    for r in rows:
-        writer.writerow({k: "" if v is None else v for k, v in jsonable_encoder(r).items()})
+    for r in rows:  # a value such as `=HYPERLINK(…)` is written as text: Excel would run it
+        writer.writerow({k: "" if v is None else escape_cell(v) for k, v in jsonable_encoder(r).items()})
     return out.getvalue()
 
 

@@ -11,7 +11,7 @@ import json
 import duckdb
 from fastapi import APIRouter, HTTPException, Query, status
 
-from campus_kg.state import StateStore
+from campus_kg.state import DecisionConflict, StateStore
 from campus_kg.workspace import Workspace
 from graph_api.deps import (ApplierDep, CorrectionReviewer, EntityEditor, GraphDep, JobReader, StateDep, Steward,
                             WorkspaceDep)
@@ -144,8 +144,11 @@ def decide(item_id: str, body: Judgement, principal: Steward, graph: GraphDep, s
     if any(_record(graph, r) is None for r in (row["record_a"], row["record_b"])):
         raise HTTPException(status.HTTP_409_CONFLICT, "this item is not a pair of source records (a name mention): "
                                                       "link the mention by correcting the source instead")
-    decision = state.add_decision(row["entity_type"], row["record_a"], row["record_b"], body.judgement,
-                                  principal.name, body.reason, item_id)
+    try:  # one decision closes an item: of stewards deciding at once, one wins and the others hear so
+        decision = state.add_decision(row["entity_type"], row["record_a"], row["record_b"], body.judgement,
+                                      principal.name, body.reason, item_id)
+    except DecisionConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     state.audit(principal, "review.decision", item_id, {"judgement": body.judgement, "reason": body.reason,
                                                         "decision": decision})
     return _accepted(applier, [decision], f"review item {item_id}: {body.judgement}")
@@ -230,7 +233,7 @@ def decide_correction(request_id: str, body: CorrectionDecision, principal: Corr
         decided = state.decide_correction(request_id, body.status, principal.name, body.note)
     except KeyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no correction request {request_id}") from None
-    except ValueError as exc:
+    except DecisionConflict as exc:  # decided already, or by another steward at the same moment
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     state.audit(principal, f"correction.{body.status}", request_id, {"note": body.note})
     if body.status == "approved":

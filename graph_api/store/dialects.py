@@ -34,8 +34,18 @@ class Dialect(ABC):
         return value
 
 
+def graph_element(properties: dict[str, Any], label: str | None) -> dict[str, Any]:
+    """A node or relationship as every backend returns it: its set properties and `_LABEL`.
+    Ladybug lists every column of the node table (null where unset) and its internal IDs; Neo4j only
+    the properties a node has. Both become the same dict, so one answer fits every backend."""
+    out = {k: v for k, v in properties.items() if v is not None and not k.startswith("_")}
+    out["_LABEL"] = label
+    return out
+
+
 class LadybugDialect(Dialect):
     name = "ladybug"
+    INTERNAL = ("_ID", "_SRC", "_DST")
     TYPES = {"string": "STRING", "date": "DATE", "timestamp": "TIMESTAMP", "int": "INT64",
              "double": "DOUBLE", "bool": "BOOLEAN"}
 
@@ -55,6 +65,11 @@ class LadybugDialect(Dialect):
 
     def rel_load_statement(self, rel: RelTable, from_label: str, to_label: str) -> str:
         return f"COPY {rel.type} FROM $data (from='{from_label}', to='{to_label}')"
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, dict) and "_LABEL" in value and "_ID" in value:  # a node or relationship
+            return super().to_python(graph_element(value, value["_LABEL"]))
+        return super().to_python(value)
 
 
 class Neo4jDialect(Dialect):
@@ -76,14 +91,21 @@ class Neo4jDialect(Dialect):
                     )
         return out
 
+    # Loads send a batch as one list per column (`$cols[j][i]`), not a map per row: the driver packs
+    # lists of plain values far faster than millions of small dicts. A null leaves the property unset.
+    # CREATE, not MERGE: a build loads into an empty store, and a patch deletes what it reloads.
     def node_load_statement(self, table: NodeTable) -> str:
-        return f"UNWIND $rows AS row MERGE (n:{table.label} {{{table.key}: row.{table.key}}}) SET n += row"
+        sets = ", ".join(f"n.`{c}` = $cols[{j}][i]" for j, c in enumerate(table.column_names) if c != table.key)
+        key = table.column_names.index(table.key)
+        return (f"UNWIND range(0, size($cols[{key}]) - 1) AS i CREATE (n:{table.label} {{{table.key}: $cols[{key}][i]}})"
+                + (f" SET {sets}" if sets else ""))
 
     def rel_load_statement(self, rel: RelTable, from_label: str, to_label: str) -> str:
-        return (
-            f"UNWIND $rows AS row MATCH (a:{from_label} {{id: row.`from`}}) MATCH (b:{to_label} {{id: row.`to`}}) "
-            f"CREATE (a)-[r:{rel.type}]->(b) SET r += row.props"
-        )
+        # Columns: from, to, then the relationship's own properties in schema order.
+        sets = ", ".join(f"r.`{c}` = $cols[{j + 2}][i]" for j, c in enumerate(rel.column_names))
+        return (f"UNWIND range(0, size($cols[0]) - 1) AS i "
+                f"MATCH (a:{from_label} {{id: $cols[0][i]}}) MATCH (b:{to_label} {{id: $cols[1][i]}}) "
+                f"CREATE (a)-[r:{rel.type}]->(b)" + (f" SET {sets}" if sets else ""))
 
     def to_python(self, value: Any) -> Any:
         native = getattr(value, "to_native", None)
@@ -91,8 +113,8 @@ class Neo4jDialect(Dialect):
             return native()
         # Nodes and relationships become dicts of their properties with `_LABEL`, as Ladybug gives them.
         if hasattr(value, "items") and hasattr(value, "labels"):  # a Node
-            return self.to_python({**dict(value.items()), "_LABEL": next(iter(value.labels), None)})
+            return self.to_python(graph_element(dict(value.items()), next(iter(value.labels), None)))
         if hasattr(value, "items") and hasattr(value, "start_node"):  # a Relationship
-            return self.to_python({**dict(value.items()), "_LABEL": value.type})
+            return self.to_python(graph_element(dict(value.items()), value.type))
         return super().to_python(value)
 
