@@ -8,10 +8,11 @@ date of birth and social-security number with typos) at its best threshold, and 
 unsupervised ECM classifier.
 
 FEBRL1 (1,000 records) and FEBRL3 (5,000) are dedupe sets: one source. FEBRL4 is two files of
-5,000 to link: two sources of one university. Mapping: given name + surname → name,
+5,000 to link: two sources of one university. Mapping: given_name → given_name, surname →
+family_name (the record's name is derived from them), street number, address lines, suburb and
+state → address (one line, as most university systems hold it), postcode → postcode,
 date_of_birth → birth_date, soc_sec_id → staff_no (the ontology has no social-security number;
-staff_no is a typed identifier that resolution treats as strong). The ontology has no address
-property, so the product does not see the address columns; the Splink baseline does.
+staff_no is a typed identifier that resolution treats as strong).
 
     .venv/bin/python bench/febrl_product_bench.py [--datasets febrl1 febrl3 febrl4]
     (needs the bench extra: pip install -e '.[bench]')
@@ -40,8 +41,9 @@ from bench.results import table, write_section  # noqa: E402
 CLI = str(Path(sys.executable).with_name("campus-kg"))
 COLUMNS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb", "postcode", "state",
            "date_of_birth", "soc_sec_id"]
-# Issue 12's targets for the baselines (F1): what plain Splink and recordlinkage reach on these files.
-TARGETS = {"febrl1": {"splink": 0.995, "ecm": 0.994}, "febrl3": {"splink": 0.9985, "ecm": 0.994}}
+# Issue 12's bar: on these data sets campus-kg's F1 is at least plain Splink's (best threshold) and
+# recordlinkage ECM's, both measured in the same run.
+TARGETS = ("febrl1", "febrl3")
 
 
 def frames(dataset: str) -> dict[str, pd.DataFrame]:
@@ -84,12 +86,26 @@ def _prf(correct: int, predicted: int, true_links: int) -> dict:
 
 
 # ---- the product ------------------------------------------------------------------------------
+ADDRESS_PARTS = ("street_number", "address_1", "address_2", "suburb", "state")
+
+
+def addresses(frame: pd.DataFrame) -> list[str | None]:
+    """The address columns as one line (`7 wallaby place delmar cleveland sa`): the ontology has one
+    address property, as most university systems have one address field."""
+    out = []
+    for parts in frame[list(ADDRESS_PARTS)].itertuples(index=False):
+        line = " ".join(str(p).strip() for p in parts if p is not None and str(p).strip())
+        out.append(line or None)
+    return out
+
+
 def write_sources(data: dict[str, pd.DataFrame], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     sources = []
     for source, frame in data.items():
-        names = (frame["given_name"].fillna("") + " " + frame["surname"].fillna("")).str.strip()
-        out = pd.DataFrame({"rec_id": frame["rec_id"], "name": names, "date_of_birth": frame["date_of_birth"],
+        out = pd.DataFrame({"rec_id": frame["rec_id"], "given_name": frame["given_name"],
+                            "surname": frame["surname"], "address": addresses(frame),
+                            "postcode": frame["postcode"], "date_of_birth": frame["date_of_birth"],
                             "soc_sec_id": frame["soc_sec_id"]})
         out.to_csv(folder / f"{source}.csv", index=False, quoting=csv.QUOTE_MINIMAL)
         sources.append(f"""  - name: {source}
@@ -103,7 +119,10 @@ def write_sources(data: dict[str, pd.DataFrame], folder: Path) -> Path:
     entity_type: Person
     record_key: [rec_id]
     fields:
-      name: {{property: name}}
+      given_name: {{property: given_name}}
+      surname: {{property: family_name}}
+      address: {{property: address}}
+      postcode: {{property: postcode}}
       date_of_birth: {{property: birth_date, date_formats: ["%Y%m%d"]}}
       soc_sec_id: {{property: staff_no}}
 """)
@@ -227,11 +246,10 @@ def main() -> None:
             rows.append([dataset, records, true_links, label, f"{s['precision']:.4f}", f"{s['recall']:.4f}",
                          f"{s['f1']:.4f}", f"{s['f1'] / splink['f1']:.3f}", f"{secs:.1f}"])
         notes.append(f"- {dataset}: {evidence}")
-        target = TARGETS.get(dataset)
-        if target:
-            met = product["f1"] >= min(target.values())
+        if dataset in TARGETS:
+            met = product["f1"] >= max(splink["f1"], ecm["f1"])
             verdicts.append(f"{dataset}: campus-kg F1 {product['f1']:.4f}; issue 12's bar (plain Splink "
-                            f"{target['splink']}, ECM {target['ecm']}) — {'met' if met else 'NOT met'}")
+                            f"{splink['f1']:.4f}, ECM {ecm['f1']:.4f}) — {'met' if met else 'NOT met'}")
         print(rows[-3:], flush=True)
     body = table(["data", "records", "true pairs", "linker", "precision", "recall", "F1", "F1 / Splink's",
                   "seconds"], rows)

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
         default=SecretStr("neo4j"), validation_alias=AliasChoices("CAMPUS_KG_NEO4J_PASSWORD", "NEO4J_PASSWORD")
     )
     neo4j_database: str = "neo4j"
+    # Neo4j Community has one user database per server: a rebuild loads the standby (a second server,
+    # or on Enterprise another database of the same one) and then switches the served graph to it.
+    neo4j_standby_uri: str | None = Field(
+        default=None, validation_alias=AliasChoices("CAMPUS_KG_NEO4J_STANDBY_URI", "NEO4J_STANDBY_URI"))
+    neo4j_standby_database: str | None = None
     neo4j_batch_size: int = Field(default=20_000, ge=1_000, le=50_000)
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")

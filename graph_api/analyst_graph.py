@@ -100,14 +100,35 @@ def sensitive_properties() -> list[str]:
 def sources_keyed_on_sensitive(lake: Lakehouse) -> list[str]:
     """Sources whose record key (and so record ID, `<source>:<key>`) holds a sensitive value: the
     mappings' declared key columns where the mapping file is still there, and, from the data
-    itself, every source where a key part equals a sensitive value stated by the same record."""
+    itself, every source where a key part equals a sensitive value stated by the same record, or
+    a long one (an identifier, not a code) stated by any record: a source keyed on an ID-number
+    column it does not map (a card system keyed on 身份证号 that maps only 卡号) states no ID number
+    itself, but the other systems state the same ones."""
     sensitive = sensitive_properties()
     found = {source for (source,) in lake.con.execute("""
         SELECT DISTINCT r.source FROM dwd_record r JOIN dwd_statement s USING (record_id)
         WHERE list_contains(?, s.property)
           AND list_has_any(string_split(r.record_key, '|'), [trim(s.original), s.value])""", [sensitive]).fetchall()}
+    found |= {source for (source,) in lake.con.execute(f"""
+        WITH sensitive_value AS (
+            SELECT DISTINCT {_COMPARABLE.format('v')} AS v FROM (
+                SELECT unnest([trim(original), value]) AS v FROM dwd_statement WHERE list_contains($1, property)
+                UNION ALL
+                SELECT unnest([trim(original), value]) FROM dwd_statement_history WHERE list_contains($1, property))
+            WHERE length({_COMPARABLE.format('v')}) >= {_SHORTEST_IDENTIFIER}),
+        key_part AS (SELECT source, {_COMPARABLE.format('part')} AS part
+                     FROM (SELECT source, unnest(string_split(record_key, '|')) AS part FROM dwd_record))
+        SELECT DISTINCT source FROM key_part JOIN sensitive_value ON part = v""", [sensitive]).fetchall()}
     found |= _declared_sensitive_keys(lake, set(sensitive))
     return sorted(found)
+
+
+# Key parts and sensitive values are compared upper-case, without spaces and separators (a source
+# writes 110105197009175849 where another writes 110105 19700917 584x or 189-1775-8896). Across
+# records only values this long count: shorter sensitive values are codes (an ethnic group's "01")
+# that innocent keys may equal by chance.
+_COMPARABLE = r"regexp_replace(upper(trim({})), '[\s\-_.()/+]', '', 'g')"
+_SHORTEST_IDENTIFIER = 8
 
 
 def _declared_sensitive_keys(lake: Lakehouse, sensitive: set[str]) -> set[str]:

@@ -2,11 +2,13 @@
 
 Ladybug: every build writes a new database file (a fresh one, or a copy of the served one that a
 patch changes) and, only when it is complete, switches the workspace's CURRENT pointer atomically;
-the server keeps answering from the previous file until then. Neo4j Community has one database: a
-full build clears and reloads it, a patch changes it in place (see graph_api.targets).
+the server keeps answering from the previous file until then. Neo4j: a build loads the standby
+server (or database) in full while the other one serves, then switches the pointer to it (see
+graph_api.targets).
 
-Beside the full graph, a Ladybug build writes its analyst projection (`<build>.analyst.lbdb`, see
-graph_api.analyst_graph) from the same frames: each frame is computed once and loaded into both.
+Beside the full graph, every build writes its analyst projection (`<build>.analyst.lbdb`, an embedded
+Ladybug file, see graph_api.analyst_graph) from the same frames: each frame is computed once and
+loaded into both.
 """
 
 from __future__ import annotations
@@ -354,6 +356,8 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             else:
                 snapshot = Path(previous["snapshot"]) if previous.get("snapshot") else None
                 plan = plan_patch(lake, snapshot, edges, settings.graph_patch_max_share)
+            if plan.patch and not plan.empty and not target.patchable:
+                plan = PatchPlan(False, f"{backend} builds load the standby whole")
             if mode == "patch" and not plan.patch:
                 raise PatchRefused(plan.reason)
         result.plan = plan
@@ -386,7 +390,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
         result.analyst_path = analyst.path if analyst is not None else None
         snapshot_dir = workspace.graph_dir / "snapshots" / build_id
         write_snapshot(lake, edges, snapshot_dir)
-    workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path,
+    workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, **target.pointer_fields(),
                              "analyst_path": result.analyst_path,
                              "analyst_projection": projection.fingerprint if projection is not None else None,
                              "run_id": run_id,

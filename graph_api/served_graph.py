@@ -71,7 +71,8 @@ class ServedGraph:
                 try:
                     store = open_store(self.settings, backend=pointer["backend"],
                                        ladybug_path=Path(pointer["path"]) if pointer.get("path") else None,
-                                       read_only=True, connections=self.settings.graph_connections)
+                                       read_only=True, connections=self.settings.graph_connections,
+                                       neo4j_slot=pointer.get("neo4j_slot", "primary"))
                 except Exception as exc:  # a missing or broken file is "unavailable" (503), not a 500
                     raise GraphUnavailable(f"the served graph {pointer['build_id']} cannot be opened: {exc}") from None
                 old, self._build = self._build, _Build(pointer["build_id"], store)

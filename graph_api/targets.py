@@ -1,8 +1,8 @@
 """Where a graph build is written, one class per backend (the storage side; Cypher lives in dialects).
 
 Ladybug: every build is a new database file; a patch starts from a file copy of the served build,
-so the served file is never written and the switch stays atomic. Neo4j Community has one database:
-a full build clears and reloads it, a patch writes to it in place.
+so the served file is never written and the switch stays atomic. Neo4j: two servers (or databases)
+take turns; a build loads the one not being served, then the pointer switches to it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.store import GraphStore, open_store
+from graph_api.store import GraphStore, GraphStoreError, open_store
 
 
 class BuildTarget(ABC):
@@ -43,6 +43,13 @@ class BuildTarget(ABC):
     @property
     def writes_analyst(self) -> bool:
         return False
+
+    # A patch starts from a copy of the served build; a backend that cannot copy one builds whole.
+    patchable = True
+
+    def pointer_fields(self) -> dict:
+        """What the served-graph pointer needs besides paths to open this build (Neo4j: its slot)."""
+        return {}
 
     def prune(self, keep: set[str | None]) -> None:
         """Removes builds nobody serves any more (by default there is nothing to remove)."""
@@ -92,17 +99,43 @@ class LadybugTarget(BuildTarget):
 
 
 class Neo4jTarget(BuildTarget):
-    """Neo4j Community has one database: no analyst graph beside it (analysts' Cypher is refused)."""
+    """Neo4j Community has one user database per server, so a build never writes the one being served:
+    it clears and loads the other slot (`primary` = neo4j_uri, `standby` = neo4j_standby_uri, see
+    graph_api.store.factory.neo4j_location), and the pointer names that slot once the load is
+    complete. Every Neo4j build is a full one: a patch would have to start from a copy of the served
+    database. The analyst projection is an embedded Ladybug file beside it, as with the Ladybug backend,
+    so analysts' Cypher runs in the same isolated workers whichever backend serves the API."""
 
     backend = "neo4j"
+    patchable = False
+
+    def __init__(self, settings: Settings, workspace: Workspace):
+        super().__init__(settings, workspace)
+        self._analyst = LadybugTarget(settings, workspace)
+        served = workspace.read_current_graph() or {}
+        serving = served.get("neo4j_slot", "primary") if served.get("backend") == "neo4j" else None
+        self.slot = "standby" if serving == "primary" else "primary"
 
     def fresh(self, build_id: str) -> tuple[GraphStore, str | None]:
-        store = open_store(self.settings, backend="neo4j")
+        store = open_store(self.settings, backend="neo4j", neo4j_slot=self.slot)
         store.clear()  # type: ignore[attr-defined]
         return store, None
 
     def copy_of(self, pointer: dict, build_id: str) -> tuple[GraphStore, str | None]:
-        return open_store(self.settings, backend="neo4j"), None
+        raise GraphStoreError("Neo4j builds are full builds into the standby; there is no copy to patch")
+
+    def fresh_analyst(self, build_id: str) -> tuple[GraphStore, str]:
+        return self._analyst.fresh_analyst(build_id)
+
+    @property
+    def writes_analyst(self) -> bool:
+        return True
+
+    def pointer_fields(self) -> dict:
+        return {"neo4j_slot": self.slot}
+
+    def prune(self, keep: set[str | None]) -> None:
+        self._analyst.prune(keep)
 
 
 TARGETS: dict[str, type[BuildTarget]] = {t.backend: t for t in (LadybugTarget, Neo4jTarget)}

@@ -188,8 +188,14 @@ def standardise_value(ont: Ontology, prop: PropertyDef, value: str, rule: FieldR
             dim = ACCURACY if parsed.problem == "check character is wrong" else VALIDITY
             return None, Flag(f"invalid ID number: {parsed.problem}", dim)
         return parsed.value, (Flag("upgraded from 15 digits", INFO) if parsed.upgraded_from_15 else None)
-    if name in ("name", "author_name"):
+    if name in ("name", "author_name", "given_name", "family_name"):
         return std.standardise_name(value), None
+    if name == "passport_no":
+        return _flagged(std.standardise_passport(value))
+    if name == "nationality":
+        return _flagged(std.standardise_nationality(value))
+    if name == "address":
+        return std.standardise_address(value), None
     if name == "org_name":
         return std.standardise_org_name(value, ctx.org_aliases, ctx.university), None
     if name == "phone":
@@ -343,13 +349,20 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                                "value": None if standard is None else _text(standard), "original": raw,
                                "flag": flag.text if flag else None, "dimension": flag.dimension if flag else None})
     _cross_check(wide, statements)
+    if wide.get("name") is None and (wide.get("given_name") or wide.get("family_name")):
+        # A source with only given + family name: the whole name is derived, so that keys, survivorship
+        # and the graph work as for any other record; the statement says where it came from.
+        wide["name"] = std.compose_name(wide.get("given_name"), wide.get("family_name"))
+        statements.append({"record_id": record_id, "property": "name", "column_name": None, "value": wide["name"],
+                           "original": None, "flag": "derived from given_name + family_name", "dimension": INFO})
     for shape_rule in sc.required:
         if wide.get(shape_rule.property) is None:
             statements.append({"record_id": record_id, "property": shape_rule.property, "column_name": None,
                                "value": None, "original": None, "flag": f"SHACL {shape_rule.shape}: required",
                                "dimension": "completeness"})
     if "name" in wide:
-        wide["name_keys"] = ";".join(std.name_keys(values.get(sc.name_column) or wide["name"]))
+        wide["name_keys"] = ";".join(std.name_keys_of(values.get(sc.name_column) or wide["name"],
+                                                      wide.get("given_name"), wide.get("family_name")))
 
     relations = []
     for rel in source.relationships:

@@ -178,6 +178,83 @@ def name_keys(name: str | None) -> list[str]:
     return [key] if key else romanised_keys(name)
 
 
+def compose_name(given: str | None, family: str | None) -> str | None:
+    """The whole name of a record that has only its parts: 张 + 伟 = 张伟 (Chinese characters: family
+    name first, no space), otherwise Western order, `John Smith`."""
+    given, family = standardise_name(given), standardise_name(family)
+    if not given or not family:
+        return given or family
+    if _HAN.search(given + family):
+        return family + given
+    return f"{given} {family}"
+
+
+def parts_key(given: str | None, family: str | None) -> str | None:
+    """`surname|given` from separate given and family name fields: the name key without guessing
+    the order (Chinese characters through pinyin, romanised and Western names lower-cased). A
+    missing part stays empty (`|isabelle`), so that resolution still knows which part it has."""
+    if not given and not family:
+        return None
+    if family and given and _HAN.search(family + given):
+        return pinyin_key(standardise_name(family) + standardise_name(given))
+    parts = [_part_syllables(family), _part_syllables(given)]
+    return "|".join(parts) if any(parts) else None
+
+
+def _part_syllables(part: str | None) -> str:
+    if not part:
+        return ""
+    if _HAN.search(part):
+        return _syllables(to_simplified(_SPACES.sub("", part)))
+    return "".join(map(_roman_syllables, _ROMAN_TOKEN.findall(unicodedata.normalize("NFKC", part))))
+
+
+def name_keys_of(name: str | None, given: str | None = None, family: str | None = None) -> list[str]:
+    """name_keys, led by the exact key when the record names its family and given name apart."""
+    keys = name_keys(name)
+    exact = parts_key(given, family)
+    return [exact, *(k for k in keys if k != exact)] if exact else keys
+
+
+# ICAO 9303: up to 9 letters and digits; 6 at least, with a digit, to look like a real number.
+PASSPORT_PATTERN = "[A-Z]{0,3}[0-9][A-Z0-9]{4,8}"
+_PASSPORT = re.compile(f"^(?=.{{6,9}}$){PASSPORT_PATTERN}$")
+
+
+def standardise_passport(raw: object) -> tuple[str | None, str | None]:
+    """Upper case without spaces, hyphens or dots (`e 1234-5678` = E12345678). A value that does not
+    look like a passport number (6 to 9 letters and digits, at least one digit) is kept, flagged."""
+    text = clean_text(raw)
+    if text is None:
+        return None, None
+    text = re.sub(r"[\s\-./]+", "", text).upper()
+    if not text:
+        return None, None
+    return text, (None if looks_like_passport(text) else f"not a passport number: {text!r}")
+
+
+def looks_like_passport(value: str | None) -> bool:
+    return bool(value) and bool(_PASSPORT.match(value))
+
+
+_COUNTRY_CODE = re.compile(r"^[A-Z]{2,3}$")
+
+
+def standardise_nationality(raw: object) -> tuple[str | None, str | None]:
+    """ISO 3166-1 code, upper case (`usa` = USA); anything else is kept, flagged."""
+    text = clean_text(raw)
+    if text is None:
+        return None, None
+    code = _SPACES.sub("", text).upper()
+    return code, (None if _COUNTRY_CODE.match(code) else f"not an ISO 3166 country code: {text!r}")
+
+
+def standardise_address(raw: object) -> str | None:
+    """One line, single spaces."""
+    text = clean_text(raw)
+    return _SPACES.sub(" ", text) if text else None
+
+
 _STRONG_SEPARATORS = re.compile(r"[;；、|\n]+")
 _COMMAS = re.compile(r"\s*[,，]\s*")
 _AND = re.compile(r"\s+(?:and|&)\s+", re.I)  # not 和 / 与: 王和平 is one name

@@ -12,7 +12,8 @@ class ConstrainedUnionFind:
     def __init__(self) -> None:
         self.parent: dict[Hashable, Hashable] = {}
         self.size: dict[Hashable, int] = {}
-        self.exclusive: dict[Hashable, str] = {}  # root -> the one constrained value it holds
+        # root -> {kind: the one value of that kind it holds}: an ID number, a passport of one country
+        self.exclusive: dict[Hashable, dict[str, str]] = {}
         self.refused: list[tuple[Hashable, Hashable, str]] = []
         self.partners: dict[Hashable, set[Hashable]] = {}  # root -> records its members must not join
 
@@ -27,13 +28,17 @@ class ConstrainedUnionFind:
         return (any(self.find(p) == rb for p in self.partners.get(ra, ()))
                 or any(self.find(p) == ra for p in self.partners.get(rb, ())))
 
-    def add(self, item: Hashable, exclusive_value: str | None = None) -> None:
+    def add(self, item: Hashable, exclusive_value: str | None = None, **exclusive_kinds: str | None) -> None:
+        """`exclusive_value`: the item's ID number; `exclusive_kinds`: further constrained values by
+        kind (a passport number per issuing country). A cluster never holds two values of one kind."""
         if item not in self.parent:
             self.parent[item] = item
             self.size[item] = 1
-        if exclusive_value:
-            root = self.find(item)
-            self.exclusive.setdefault(root, exclusive_value)
+        values = {"id_number": exclusive_value, **exclusive_kinds}
+        held = self.exclusive.setdefault(self.find(item), {})
+        for kind, value in values.items():
+            if value:
+                held.setdefault(kind, value)
 
     def find(self, item: Hashable) -> Hashable:
         root = item
@@ -49,8 +54,9 @@ class ConstrainedUnionFind:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        va, vb = self.exclusive.get(ra), self.exclusive.get(rb)
-        if (va and vb and va != vb and not override_exclusive) or self._forbidden(ra, rb):
+        va, vb = self.exclusive.get(ra, {}), self.exclusive.get(rb, {})
+        clash = any(kind in vb and vb[kind] != value for kind, value in va.items())
+        if (clash and not override_exclusive) or self._forbidden(ra, rb):
             self.refused.append((a, b, reason))
             return False
         if self.size[ra] < self.size[rb]:
@@ -58,7 +64,7 @@ class ConstrainedUnionFind:
         self.parent[rb] = ra
         self.size[ra] += self.size[rb]
         if va or vb:
-            self.exclusive[ra] = va or vb  # type: ignore[assignment]
+            self.exclusive[ra] = {**vb, **va}  # a steward's override keeps the larger cluster's value
         if rb in self.partners:
             self.partners.setdefault(ra, set()).update(self.partners.pop(rb))
         return True

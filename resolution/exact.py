@@ -9,6 +9,10 @@ number upgraded from 15 digits only guessed its century (19xx). Only a number th
 digits can veto a merge; an upgraded one whose year and month of birth (the century aside)
 contradict the record's own birth date is weak evidence: it links nothing by itself and is left to
 the probabilistic model.
+
+Passport numbers (留学生, 外籍教师) link like ID numbers. Two different passports veto a merge only
+when both look valid and were issued by the same recorded country: a person may hold passports of
+two countries, and a number that does not look like one may be a typo.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from typing import NamedTuple
 
 import duckdb
 
+from ingest.standardise import PASSPORT_PATTERN
 from resolution.clusters import ConstrainedUnionFind
 
 # Strongest first: the rule recorded on a record's link is the first identifier that linked it.
-STRONG_IDENTIFIERS = ("id_number", "staff_no", "student_no", "email")  # e-mail: the institution's own
+STRONG_IDENTIFIERS = ("id_number", "passport_no", "staff_no", "student_no", "email")  # e-mail: the institution's own
 # Master classes whose records with the same natural key describe the same entity.
 NATURAL_KEYS = {"Asset": "asset_no"}
 
@@ -46,10 +51,12 @@ UPGRADED_IDS_SQL = """SELECT DISTINCT record_id FROM dwd_statement
 class IdentifierRow(NamedTuple):
     record_id: str
     id_number: str | None  # the 15-digit projection, None when it is only weak evidence
+    passport_no: str | None
     staff_no: str | None
     student_no: str | None
     email: str | None
     veto_id: str | None  # the projection of an ID number that arrived with 18 digits: never two per cluster
+    passport_country: str | None  # the issuing country of a valid-looking passport: one per country per cluster
 
 
 def identifier_rows(con: duckdb.DuckDBPyConnection) -> list[IdentifierRow]:
@@ -60,8 +67,10 @@ def identifier_rows(con: duckdb.DuckDBPyConnection) -> list[IdentifierRow]:
                CASE WHEN u.record_id IS NOT NULL AND p.birth_date IS NOT NULL  -- the century aside
                          AND substr(p.id_number, 9, 4) <> strftime(p.birth_date, '%y%m') THEN NULL
                     ELSE {projection} END,
-               p.staff_no, p.student_no, p.email,
-               CASE WHEN u.record_id IS NULL THEN {projection} END
+               p.passport_no, p.staff_no, p.student_no, p.email,
+               CASE WHEN u.record_id IS NULL THEN {projection} END,
+               CASE WHEN length(p.passport_no) BETWEEN 6 AND 9
+                         AND regexp_full_match(p.passport_no, '{PASSPORT_PATTERN}') THEN p.nationality END
         FROM dwd_person_record p LEFT JOIN upgraded u USING (record_id)
         ORDER BY p.record_id""").fetchall()
     return [IdentifierRow(*r) for r in rows]
@@ -71,7 +80,8 @@ def add_records(uf: ConstrainedUnionFind, rows: list[IdentifierRow]) -> None:
     """Every Person record, with its original 18-digit ID number (projected) as the value no
     cluster may hold two of. An upgraded legacy number vetoes nothing: its century was a guess."""
     for row in rows:
-        uf.add(row.record_id, row.veto_id)
+        passports = {f"passport:{row.passport_country}": row.passport_no} if row.passport_country else {}
+        uf.add(row.record_id, row.veto_id, **passports)
 
 
 def link_identifiers(uf: ConstrainedUnionFind, rows: list[IdentifierRow], rule: dict[str, str]) -> None:

@@ -32,6 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import re
+
 import duckdb
 import pyarrow as pa
 
@@ -64,7 +66,9 @@ SELECT p.record_id AS unique_id, r.source, p.name,
            AS sex,
        COALESCE(p.org_name, member.org) AS org,
        ID_PROJECTION AS id_number,  -- legacy 15-digit projection: an upgraded number's century is a guess
-       p.staff_no, p.student_no, p.email, p.phone
+       p.staff_no, p.student_no, p.email, p.phone, p.passport_no,
+       NULLIF(lower(regexp_replace(p.address, '[^[:alnum:]]+', ' ', 'g')), ' ') AS address,
+       NULLIF(regexp_replace(upper(p.postcode), '[[:space:]]+', '', 'g'), '') AS postcode
 FROM keyed p JOIN dwd_record r USING (record_id)
 LEFT JOIN member USING (record_id) LEFT JOIN month_only m USING (record_id)
 ORDER BY p.record_id
@@ -72,7 +76,26 @@ ORDER BY p.record_id
 
 MIN_LABELS_FOR_M = 20
 # Phone numbers are left out: families share them, and only one system per person holds one.
-IDENTIFIERS = ("id_number", "staff_no", "student_no", "email")
+IDENTIFIERS = ("id_number", "passport_no", "staff_no", "student_no", "email")
+
+
+def with_sound_keys(records: pa.Table) -> pa.Table:
+    """Adds Soundex codes of the surname and given name keys (`smith|john` -> S530, J500) and
+    `sound_key`, the two codes sorted (`J500|S530`), so that blocking survives a typo that keeps the
+    sound (Smith / Smyth, Catherine / Katherine's vowels) and a swapped name order. Pinyin keys get
+    codes too: a romanised Chinese name is typed like any other."""
+    import jellyfish
+
+    def code(part: str | None) -> str | None:
+        letters = re.sub(r"[^a-z]", "", part or "")
+        return jellyfish.soundex(letters) if letters else None
+
+    surnames = [code(v) for v in records.column("surname_key").to_pylist()]
+    givens = [code(v) for v in records.column("given_key").to_pylist()]
+    keys = ["|".join(sorted((a or "", b or ""))) if a or b else None for a, b in zip(surnames, givens, strict=True)]
+    return (records.append_column("surname_sound", pa.array(surnames, pa.string()))
+            .append_column("given_sound", pa.array(givens, pa.string()))
+            .append_column("sound_key", pa.array(keys, pa.string())))
 
 
 # Candidate pairs come from several blockings so that one typo or one missing field does not hide a
@@ -80,21 +103,34 @@ IDENTIFIERS = ("id_number", "staff_no", "student_no", "email")
 # surname or the given name with the exact birth date (a typo in the other half of the name).
 BLOCKING_COLUMNS = (("pinyin_key", "dob_year"), ("pinyin_key", "org"), ("name", "sex"),
                     ("surname_key", "dob"), ("given_key", "dob"))
+# Blockings that survive one typo in the name (its sound) or in the birth date (the postcode and
+# address instead), each admitted while it pairs at most TYPO_PAIRS_PER_RECORD pairs per record, so
+# that pair counts stay linear in the number of records (a dormitory address shared by thousands of
+# students, or a common name's sound in a large population, is left out, and said so).
+TYPO_BLOCKING = (("sound_key", "dob_year"), ("postcode", "dob"), ("surname_sound", "postcode"),
+                 ("given_sound", "postcode"), ("sound_key", "postcode"))
+TYPO_PAIRS_PER_RECORD = 5
 # When the records carry a name and nothing else to block with, the name key alone.
 NAME_ONLY_BLOCKING = ("pinyin_key",)
 # Broad blockings, used only while together they stay within BROAD_PAIRS_PER_RECORD pairs per record:
 # in a small population they find what two typos hide from the blockings above (a swapped name
 # order, a typo in each half of the name); in a large one they would compare too much.
-BROAD_BLOCKING = (("any_order_key",), ("dob",), ("surname_key",), ("given_key",))
+BROAD_BLOCKING = (("any_order_key",), ("dob",), ("surname_key",), ("given_key",), ("sound_key",), ("address",))
 BROAD_PAIRS_PER_RECORD = 20
 
 
 # Identifiers typed by hand, where one slipped or swapped digit is still evidence (an ID number
 # with a typo fails its check character and never reaches resolution).
-TYPO_IDENTIFIERS = ("staff_no", "student_no")
+TYPO_IDENTIFIERS = ("staff_no", "student_no", "passport_no")
 TYPO_LEVEL = "one typo (a changed, missing or swapped character)"
 DATE_TYPO_LEVEL = "one typo in the date (a changed or swapped digit: 1981 / 1918)"
 
+
+SIMILAR_PARTS_LEVEL = "surname and given name each Jaro-Winkler >= 0.92 (either order)"
+SIMILAR_PARTS_SQL = """(jaro_winkler_similarity(surname_key_l, surname_key_r) >= 0.92
+                        AND jaro_winkler_similarity(given_key_l, given_key_r) >= 0.92)
+                    OR (jaro_winkler_similarity(surname_key_l, given_key_r) >= 0.92
+                        AND jaro_winkler_similarity(given_key_l, surname_key_r) >= 0.92)"""
 
 # Below this many records a name's frequency says little, and counts its own duplicates.
 MIN_RECORDS_FOR_TF = 1000
@@ -107,15 +143,38 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
 
     name = cl.CustomComparison(
         output_column_name="name",
-        comparison_description="姓名 name: exact, same pinyin, similar pinyin, same surname",
+        comparison_description="姓名 name: exact, same pinyin, similar parts, similar pinyin, same surname, "
+                               "same given name",
         comparison_levels=[
             cll.NullLevel("name"),
             cll.ExactMatchLevel("name", term_frequency_adjustments=term_frequencies),
             cll.CustomLevel("array_has_any(name_key_list_l, name_key_list_r)",
                             "same pinyin key (homophone, traditional or romanised form)"),
-            # against every key of the other record: a romanised name may be written in either order
+            # Western and romanised names: a typo in the surname, the given name or both, in either order
+            cll.CustomLevel(SIMILAR_PARTS_SQL, SIMILAR_PARTS_LEVEL),
             cll.CustomLevel("jaro_winkler_similarity(pinyin_key_l, pinyin_key_r) >= 0.88", "pinyin Jaro-Winkler >= 0.88"),
             cll.CustomLevel("surname_key_l = surname_key_r", "same surname"),
+            # a changed (married) or mistyped surname; the model learns how common this is among non-matches
+            cll.CustomLevel("given_key_l = given_key_r", "same given name"),
+            cll.ElseLevel(),
+        ],
+    )
+    address = cl.CustomComparison(
+        output_column_name="address",
+        comparison_description="住址 address and postcode: same, one typo, same postcode",
+        comparison_levels=[
+            cll.CustomLevel("NOT ((address_l IS NOT NULL AND address_r IS NOT NULL) "
+                            "OR (postcode_l IS NOT NULL AND postcode_r IS NOT NULL))").configure(is_null_level=True),
+            # No term frequencies: in a few thousand records a duplicated address counts its own copies.
+            # A dormitory shared by many students makes the exact level common among non-matches,
+            # and u (from random pairs) says so.
+            cll.ExactMatchLevel("address"),
+            cll.CustomLevel("jaro_winkler_similarity(address_l, address_r) >= 0.9", "address Jaro-Winkler >= 0.9"),
+            cll.CustomLevel("""len(list_intersect(string_split(address_l, ' '), string_split(address_r, ' '))) * 2
+                               >= greatest(len(string_split(address_l, ' ')), len(string_split(address_r, ' ')))""",
+                            "half the words of the address or more"),
+            cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
+            cll.CustomLevel("damerau_levenshtein(postcode_l, postcode_r) <= 1", "postcode one typo"),
             cll.ElseLevel(),
         ],
     )
@@ -132,7 +191,7 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
             cll.ElseLevel(),
         ],
     )
-    comparisons = [name, dob, cl.ExactMatch("sex"), cl.ExactMatch("org")]
+    comparisons = [name, dob, cl.ExactMatch("sex"), cl.ExactMatch("org"), address]
     comparisons += [_identifier(c, cl, cll) if c in TYPO_IDENTIFIERS else cl.ExactMatch(c) for c in IDENTIFIERS]
     return SettingsCreator(
         link_type="dedupe_only",
@@ -185,13 +244,14 @@ class PersonModel:
 
 # Evidence columns reported to the user (column -> label), in the order they are listed.
 EVIDENCE_LABELS = {"name": "name 姓名", "dob": "birth date 出生日期", "sex": "sex 性别", "org": "organisation 单位",
-                   "id_number": "ID number 身份证号", "staff_no": "staff no. 工号", "student_no": "student no. 学号",
-                   "email": "e-mail 邮箱"}
+                   "id_number": "ID number 身份证号", "passport_no": "passport 护照号", "staff_no": "staff no. 工号",
+                   "student_no": "student no. 学号", "email": "e-mail 邮箱", "address": "address 住址",
+                   "postcode": "postcode 邮编"}
 MIN_EM_PAIRS = 10  # fewer blocked pairs than this teach EM nothing but noise
 # Expectation maximisation: pass 1 holds name and birth date fixed and learns the rest; pass 2 is
 # blocked on the strongest identifier there is, so that name and birth date are learned too.
 EM_PASSES = ((("pinyin_key", "dob"),),
-             (("id_number",), ("staff_no",), ("student_no",), ("email",), ("dob",)))
+             (("id_number",), ("passport_no",), ("staff_no",), ("student_no",), ("email",), ("dob",)))
 
 
 @dataclass
@@ -234,6 +294,7 @@ def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, 
 
     # Splink's working tables live in their own database, bounded in memory and spilling to disk.
     con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+    records = with_sound_keys(records)
     con.register("_survey", records)
     evidence = survey(con, "_survey")
     notes = [evidence.describe()]
@@ -241,6 +302,16 @@ def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, 
     if not blocking:
         blocking = [NAME_ONLY_BLOCKING]
         notes.append("no birth date, organisation or sex to block with: candidate pairs share a name key")
+    cap, too_broad = TYPO_PAIRS_PER_RECORD * evidence.records, []
+    for cols in TYPO_BLOCKING:
+        pairs = blocked_pairs(con, "_survey", cols)
+        if pairs > cap:
+            too_broad.append(f"{'+'.join(cols)} ({pairs} pairs)")
+        elif pairs and cols not in blocking:
+            blocking.append(cols)
+    if too_broad:
+        notes.append(f"typo blocking left out 未用的容错分块 (over {TYPO_PAIRS_PER_RECORD} pairs per record): "
+                     + ", ".join(too_broad))
     budget, broad = BROAD_PAIRS_PER_RECORD * evidence.records, []
     for cols in BROAD_BLOCKING:  # in order, while all of them together stay within the budget
         pairs = blocked_pairs(con, "_survey", cols)
@@ -283,6 +354,8 @@ def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, 
 # The prior: pairs that share a strong identifier (recall 0.8), else pairs with the same name and
 # birth date; with neither, about one duplicate per record is assumed rather than none (a prior
 # of 0 makes every match weight minus infinity).
+# (Passports are left out: held by the few international records, the pairs sharing one say little
+# about the share of matches among all pairs.)
 PRIOR_RULES = ((("id_number",), ("staff_no",), ("student_no",)), (("name", "dob"),))
 PRIOR_RECALL = 0.8
 
@@ -312,14 +385,17 @@ def _estimate_prior(linker, con, evidence: Evidence, block_on) -> str:
 # renamed college veto a match (a weight of -300). Real records do disagree sometimes: a PhD's
 # college is not the college that later hired them, and 5 % of colleges were renamed.
 M_FLOORS = {"name": 0.005, "dob": 0.01, "sex": 0.01, "org": 0.15,
-            "student_no": 0.2, "staff_no": 0.05}  # one person holds a student number per degree
+            "student_no": 0.2, "staff_no": 0.05,  # one person holds a student number per degree
+            "passport_no": 0.05,  # a renewed passport has a new number
+            "address": 0.05}  # people move
 
 
 # What a true match usually shows at each level (strongest first), for comparisons that no EM pass
 # could learn: too few records, or a blocking that fixed the comparison. Splink's own default is
 # flattened by the floors below into no evidence at all.
-PRIOR_M = {"name": (0.75, 0.1, 0.08, 0.04, 0.03), "dob": (0.85, 0.05, 0.03, 0.03, 0.04), "sex": (0.97, 0.03),
-           "org": (0.7, 0.3), "id_number": (0.95, 0.05), "staff_no": (0.85, 0.1, 0.05),
+PRIOR_M = {"name": (0.75, 0.1, 0.04, 0.04, 0.03, 0.02, 0.02), "dob": (0.85, 0.05, 0.03, 0.03, 0.04),
+           "sex": (0.97, 0.03), "org": (0.7, 0.3), "address": (0.5, 0.15, 0.1, 0.05, 0.02, 0.18),
+           "id_number": (0.95, 0.05), "passport_no": (0.85, 0.05, 0.1), "staff_no": (0.85, 0.1, 0.05),
            "student_no": (0.55, 0.05, 0.4), "email": (0.8, 0.2)}
 
 

@@ -11,7 +11,7 @@ from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.store import open_store
 from ingest.synthetic import GenerationResult, generate
-from tests.backends import require_neo4j
+from tests.backends import BACKENDS, require_neo4j
 
 
 @dataclass
@@ -68,6 +68,7 @@ class Api:
     workspace: Workspace
     settings: Settings
     persons: list[str]  # two master persons with several records each
+    backend: str = "ladybug"
 
     @property
     def state(self):
@@ -81,19 +82,26 @@ class Api:
         return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="module")
-def api(demo, tmp_path_factory):
-    """The API over real HTTP on a copy of the demo workspace (tests here may change it)."""
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(request, demo, tmp_path_factory):
+    """The API over real HTTP on a copy of the demo workspace (tests here may change it), once with
+    each graph backend: on Neo4j the same lakehouse is built into the Neo4j servers and served from
+    there (analysts' Cypher still runs on the embedded analyst projection)."""
     import shutil
 
     from graph_api.app import create_app
+    from graph_api.build import build_graph
     from ingest.lakehouse import Lakehouse
     from tests.http_server import serve
 
-    root = tmp_path_factory.mktemp("api") / "ws"
+    backend = request.param
+    root = tmp_path_factory.mktemp(f"api-{backend}") / "ws"
     shutil.copytree(demo.workspace.root, root)
     ws = Workspace.at(root)
-    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    settings = demo.settings.model_copy(update={"workspace": ws.root, "graph_backend": backend})
+    if backend == "neo4j":
+        require_neo4j()
+        build_graph(settings, ws, backend="neo4j", mode="full")
     with Lakehouse(ws.lakehouse, read_only=True) as lake:
         persons = [r[0] for r in lake.con.execute("""SELECT l.master_id FROM res_link l JOIN dwd_person_record p
             ON p.record_id = l.member_id WHERE p.id_number IS NOT NULL AND p.staff_no IS NOT NULL
@@ -101,7 +109,7 @@ def api(demo, tmp_path_factory):
             GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2""").fetchall()]
     app = create_app(settings)
     with serve(app) as url:
-        yield Api(url, app, ws, settings, persons)
+        yield Api(url, app, ws, settings, persons, backend)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -46,12 +46,19 @@ WRITES = [
 
 
 def _fingerprint(api) -> str:
+    """A hash of everything in the served graph and in the analyst projection the Cypher workers read."""
     from pathlib import Path
 
     from graph_api.store import open_store
     pointer = api.workspace.read_current_graph()
-    with open_store(api.settings, backend="ladybug", ladybug_path=Path(pointer["path"]), read_only=True) as store:
-        return hashlib.sha256(json.dumps(dump(store), ensure_ascii=False).encode()).hexdigest()
+    digest = hashlib.sha256()
+    with open_store(api.settings, backend=pointer["backend"], read_only=True,
+                    ladybug_path=Path(pointer["path"]) if pointer.get("path") else None,
+                    neo4j_slot=pointer.get("neo4j_slot", "primary")) as store:
+        digest.update(json.dumps(dump(store), ensure_ascii=False, default=str).encode())
+    with open_store(api.settings, backend="ladybug", ladybug_path=Path(pointer["analyst_path"]), read_only=True) as store:
+        digest.update(json.dumps(dump(store), ensure_ascii=False, default=str).encode())
+    return digest.hexdigest()
 
 
 def test_every_write_is_refused_and_the_graph_is_unchanged(api):

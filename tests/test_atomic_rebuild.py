@@ -1,4 +1,5 @@
-"""A build killed with SIGKILL half-way never reaches the server; the next build succeeds."""
+"""A build killed with SIGKILL half-way never reaches the server; the next build succeeds. On each
+backend: Ladybug writes a new file per build; Neo4j loads the standby server while the other serves."""
 
 import os
 import shutil
@@ -14,13 +15,28 @@ from rich.console import Console
 from campus_kg import pipeline
 from campus_kg.workspace import Workspace
 from graph_api.app import create_app
+from graph_api.build import build_graph
+from graph_api.store import open_store
+from tests.backends import each_backend, require_neo4j
 from tests.http_server import serve
 
 
-def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path):
+def _node_count(settings, slot: str) -> int:
+    with open_store(settings, backend="neo4j", neo4j_slot=slot) as store:
+        return store.query("MATCH (n) RETURN count(n) AS n")[0]["n"]
+
+
+@each_backend
+def test_sigkill_during_build_graph_leaves_the_served_graph_alone(backend, demo, tmp_path):
     shutil.copytree(demo.workspace.root, tmp_path / "ws")
     ws = Workspace.at(tmp_path / "ws")
-    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    settings = demo.settings.model_copy(update={"workspace": ws.root, "graph_backend": backend})
+    if backend == "neo4j":
+        require_neo4j()
+        build_graph(settings, ws, backend="neo4j", mode="full")
+        serving = ws.read_current_graph()["neo4j_slot"]
+        standby = "standby" if serving == "primary" else "primary"
+        served_nodes = _node_count(settings, serving)
     app = create_app(settings)
     with serve(app) as url:
         _, token = app.state.state_store.add_user("auditor", "auditor")
@@ -31,7 +47,7 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
 
         existing = set((ws.graph_dir / "ladybug").glob("build-*.lbdb"))
         proc = subprocess.Popen([sys.executable, "-c", "from campus_kg.cli import app; app()", "build-graph",
-                                 "--workspace", str(ws.root), "--mode", "full"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 "--workspace", str(ws.root), "--mode", "full", "--backend", backend], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while not set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing:
             assert proc.poll() is None, "the build finished before it could be killed"
@@ -45,6 +61,8 @@ def test_sigkill_during_build_graph_leaves_the_served_graph_alone(demo, tmp_path
         # the pointer never moved; the server answers from the previous, complete graph (and its projection)
         served = ws.read_current_graph()
         assert served["build_id"] == before and Path(served["analyst_path"]).exists()
+        if backend == "neo4j":  # the standby was being loaded: half a graph, which nobody serves
+            assert served["neo4j_slot"] == serving and _node_count(settings, standby) < served_nodes
         r = httpx.get(f"{url}/persons/{person}", headers=headers)
         assert r.status_code == 200 and httpx.get(f"{url}/health").json()["graph_build"] == before
         partial = set((ws.graph_dir / "ladybug").glob("build-*.lbdb")) - existing

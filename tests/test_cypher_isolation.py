@@ -231,9 +231,9 @@ def test_no_analyst_projection_is_503(api, tmp_path):
         assert app.state.cypher_pool.started == 0
 
 
-def test_a_worker_reopens_its_graph_when_the_build_changes(api):
+def test_a_worker_reopens_its_graph_when_the_build_changes(api, demo):
     """One worker, two files: it answers from whichever file the query names, and closes the other."""
-    pointer = api.workspace.read_current_graph()
+    pointer = {**api.workspace.read_current_graph(), "path": demo.workspace.read_current_graph()["path"]}
     pool = CypherWorkerPool(api.settings.model_copy(update={"cypher_workers": 1}))
     query = "MATCH (p:Person) WHERE p.id = $id RETURN p.id_number IS NULL AS hidden"
     try:

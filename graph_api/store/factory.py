@@ -9,8 +9,26 @@ from graph_api.store.base import GraphStore, GraphStoreError
 from ontology.schema import graph_schema
 
 
+def neo4j_location(settings: Settings, slot: str = "primary") -> tuple[str, str]:
+    """The (URI, database) of a Neo4j slot: `primary` (neo4j_uri) or `standby`, where rebuilds load.
+    Slots, not URIs, are what a graph pointer names: credentials only ever go to configured servers."""
+    if slot == "primary":
+        if not settings.neo4j_uri:
+            raise GraphStoreError("graph backend is neo4j but NEO4J_URI / CAMPUS_KG_NEO4J_URI is not set")
+        return settings.neo4j_uri, settings.neo4j_database
+    if slot == "standby":
+        if settings.neo4j_standby_uri:
+            return settings.neo4j_standby_uri, settings.neo4j_standby_database or settings.neo4j_database
+        if settings.neo4j_standby_database and settings.neo4j_uri:
+            return settings.neo4j_uri, settings.neo4j_standby_database
+        raise GraphStoreError("a Neo4j rebuild loads a standby while the served graph keeps answering: set "
+                              "CAMPUS_KG_NEO4J_STANDBY_URI (a second server) or CAMPUS_KG_NEO4J_STANDBY_DATABASE "
+                              "(Neo4j Enterprise)")
+    raise GraphStoreError(f"unknown Neo4j slot {slot!r}")
+
+
 def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: Path | None = None,
-               read_only: bool = False, connections: int = 1) -> GraphStore:
+               read_only: bool = False, connections: int = 1, neo4j_slot: str = "primary") -> GraphStore:
     backend = backend or settings.graph_backend
     schema = graph_schema()
     if backend == "ladybug":
@@ -26,11 +44,10 @@ def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: 
     if backend == "neo4j":
         from graph_api.store.neo4j_store import Neo4jStore
 
-        if not settings.neo4j_uri:
-            raise GraphStoreError("graph backend is neo4j but NEO4J_URI / CAMPUS_KG_NEO4J_URI is not set")
+        uri, database = neo4j_location(settings, neo4j_slot)
         return Neo4jStore(
-            schema, settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
-            database=settings.neo4j_database, batch_size=settings.neo4j_batch_size,
+            schema, uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
+            database=database, batch_size=settings.neo4j_batch_size,
             query_timeout_ms=settings.query_timeout_ms,
         )
     raise GraphStoreError(f"unknown graph backend {backend!r}")

@@ -19,7 +19,9 @@ class Neo4jStore(GraphStore):
     def __init__(self, schema: GraphSchema, uri: str, user: str, password: str, *, database: str = "neo4j",
                  batch_size: int = 20_000, query_timeout_ms: int = 10_000):
         super().__init__(schema)
-        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password))
+        # Notifications (deprecations, "property key does not exist" on an empty label) would log a
+        # warning per query; the answers are what matter here.
+        self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password), notifications_min_severity="OFF")
         self._driver.verify_connectivity()
         self._database = database
         self._batch_size = batch_size

@@ -1,0 +1,113 @@
+"""The product on the independent corpus (tests/corpus/build_corpus.py: a university written from the
+documentation only, not by `campus-kg generate`), at several sizes.
+
+For each size the corpus is built, then the real command line runs as subprocesses and is timed:
+`campus-kg run --mapping … --workspace …`, `campus-kg evaluate --workspace … --truth … --mentions …`,
+`campus-kg export links`. The section in bench/RESULTS.md gives pairwise and B-cubed P/R/F1, mention
+P/R, review items per Person record, the hard cases `evaluate` prints, and the exported links scored
+per pair of sources and per hard case of the corpus (tests/corpus/analyse.py).
+
+    .venv/bin/python bench/corpus_bench.py [--persons 2000 10000] [--seed 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.results import table, write_section  # noqa: E402
+from tests.corpus import cli  # noqa: E402
+from tests.corpus.analyse import analyse, report  # noqa: E402
+from tests.corpus.build_corpus import build  # noqa: E402
+
+TITLE = "Resolution on an independent corpus (issue 12)"
+GOAL = "issue 12's goal: person pairwise P ≥ 0.998, R ≥ 0.99"
+
+
+def measure(persons: int, seed: int, work: Path) -> dict:
+    corpus = build(work / f"corpus{persons}", persons=persons, seed=seed).parent
+    ws = work / f"ws{persons}"
+    ran = cli.campus_kg("run", "--mapping", str(corpus / "mapping.yaml"), "--workspace", str(ws))
+    if ran.returncode != 0:
+        raise SystemExit(f"campus-kg run failed ({ran.returncode}):\n{ran.output[-4000:]}")
+    evaluated = cli.campus_kg("evaluate", "--workspace", str(ws), "--truth", str(corpus / "truth_persons.csv"),
+                              "--mentions", str(corpus / "truth_mentions.csv"))
+    if evaluated.returncode != 0:
+        raise SystemExit(f"campus-kg evaluate failed:\n{evaluated.output[-4000:]}")
+    links = cli.campus_kg("export", "links", "--workspace", str(ws), "--out", str(ws / "links.csv"))
+    if links.returncode != 0:
+        raise SystemExit(f"campus-kg export links failed:\n{links.output[-4000:]}")
+    counts = cli.ingest_counts(ran.output)
+    by_pair, by_case = analyse(corpus, ws / "links.csv", examples=3)
+    stats = json.loads((corpus / "corpus_stats.json").read_text(encoding="utf-8"))
+    return {"persons": persons, "stats": stats, "seconds": {"run": ran.seconds, "evaluate": evaluated.seconds,
+                                                            "export links": links.seconds},
+            "balanced": all(r == lo + q for r, lo, q in counts.values()), "records": sum(r for r, _, _ in counts.values()),
+            "review": cli.review_items(ran.output), "evaluation": cli.evaluation(evaluated.output),
+            "ambiguous_mentions": _ambiguous(ran.output), "breakdown": report(by_pair, by_case),
+            "missed": {k: v for k, v in by_case.missed_examples.items() if k.startswith(("name_only", "homophone"))}}
+
+
+def _ambiguous(output: str) -> int | None:
+    import re
+
+    m = re.search(r"ambiguous (\d+)", output)
+    return int(m.group(1)) if m else None
+
+
+def body(results: list[dict]) -> str:
+    rows = []
+    for r in results:
+        person = r["evaluation"]["entity_types"]["Person"]
+        m = r["evaluation"]["mentions"]
+        rows.append([f"{r['persons']:,}", f"{person['records']:,}", f"{r['records']:,}",
+                     f"{person['precision']:.4f}", f"{person['recall']:.4f}", f"{person['f1']:.4f}",
+                     f"{person['b3_precision']:.4f} / {person['b3_recall']:.4f}",
+                     f"{m['precision']:.4f} / {m['recall']:.4f}",
+                     f"{r['review'] / person['records']:.3f} ({r['review']:,})",
+                     f"{r['ambiguous_mentions']:,}",
+                     " / ".join(f"{r['seconds'][k]:.1f}" for k in ("run", "evaluate", "export links")),
+                     "yes" if r["balanced"] else "NO"])
+    out = [GOAL + ". Corpus: `tests/corpus/build_corpus.py` (twelve exports of ten systems; see its docstring). "
+           "Command per size: `campus-kg run --mapping corpus/mapping.yaml --workspace ws`, `campus-kg evaluate "
+           "--workspace ws --truth corpus/truth_persons.csv --mentions corpus/truth_mentions.csv`, "
+           "`campus-kg export links --workspace ws --out links.csv`.", "",
+           table(["persons", "person records", "all records", "pairwise P", "pairwise R", "pairwise F1", "B³ P / R",
+                  "mentions P / R", "person review items per record (items)", "ambiguous mentions",
+                  "seconds: run / evaluate / export", "read = loaded + quarantined"], rows)]
+    for r in results:
+        hard = r["evaluation"]["hard_cases"]
+        out += ["", f"**{r['persons']:,} persons** — `evaluate`'s hard cases:", "",
+                table(["pairs", "of them", "correct", "rate"],
+                      [[v["pairs"], k, v["correct"], f"{v['rate']:.4f}"] for k, v in hard.items()]),
+                "", "Exported links against the corpus truth (tests/corpus/analyse.py), worst source pairs first:", "",
+                r["breakdown"]]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, nargs="+", default=[2000, 10000])
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="campus-kg-corpus-") as tmp:
+        results = [measure(n, args.seed, Path(tmp)) for n in args.persons]
+    text = body(results)
+    print(text)
+    for r in results:
+        for label, examples in r["missed"].items():
+            print(f"{r['persons']} missed [{label}]:", *examples, sep="\n  ")
+    if not args.no_write:
+        write_section(TITLE, "python bench/corpus_bench.py --persons " + " ".join(map(str, args.persons))
+                      + f" --seed {args.seed}", text)
+
+
+if __name__ == "__main__":
+    main()
