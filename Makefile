@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
 	$(BIN)/python bench/febrl4_bench.py
 	$(BIN)/python bench/febrl_product_bench.py
+	$(BIN)/python bench/corpus_bench.py
 	$(BIN)/python bench/linkage_baseline_bench.py
 	$(BIN)/python bench/resolution_bench.py
 	$(BIN)/python bench/graph_build_bench.py

@@ -356,6 +356,26 @@ def read_json(path: Path, records_path: str | None, max_cell_chars: int) -> Iter
             fh.seek(0)
             if not fh.read(1):
                 raise FileUnreadable("the file is empty")
+            fh.seek(0)
+            _refuse_without_records_array(ijson, fh, records_path)
+
+
+def _refuse_without_records_array(ijson, fh, records_path: str | None) -> None:
+    """No record came out: an empty array of records is an export of nothing, but a file with no
+    array where the mapping says the records are (an object where an array was, a renamed
+    `records_path`) is not this export — read as empty, it would delete every record of the source."""
+    where = records_path or ""
+    try:
+        for prefix, event, _ in ijson.parse(fh):
+            if prefix == where and event in ("start_array", "start_map", "string", "number", "boolean", "null"):
+                if event == "start_array":
+                    return
+                break
+    except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
+        raise FileUnreadable(f"not valid JSON: {exc}") from None
+    place = f"at {records_path!r} (records_path)" if records_path else "at the top level"
+    raise FileUnreadable(f"no array of records {place}: the file holds something else there (an object, a "
+                         "value, or nothing) — not the export the mapping describes")
 
 
 # ---- SQL --------------------------------------------------------------------------------------

@@ -8,11 +8,14 @@ name, birth month, sex and college. It scores pairs; clustering (resolution/run.
 Comparisons, strongest level first:
 - name: exact (term-frequency adjusted: 张伟 is weaker evidence than 欧阳修远) → same pinyin key,
   which covers homophones (张伟/章玮), traditional forms and romanised names in either order →
-  pinyin Jaro-Winkler ≥ 0.88 → same surname → else;
+  surname and given name each within a typo, in either order (Western and romanised names) →
+  pinyin Jaro-Winkler ≥ 0.88 → same surname → same given name or one typo in it → else;
+- address and postcode (one comparison: a shared address implies a shared postcode);
 - birth date, from the record or derived from its ID number: same day → same month (a 199903
   record meets a 1999-03-02 one) → one typo (1981 / 1918) → same year → else;
 - sex (recorded or from the ID number); organisation after alias resolution; ID number (on its
-  15-digit projection), e-mail: exact or else; staff and student number: exact → one typo → else.
+  15-digit projection), e-mail: exact or else; staff number, student number and passport: exact →
+  one typo → else.
   A staff number is never compared with a student number: each identifier is its own column, and
   a missing one is no evidence.
 
@@ -144,7 +147,7 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
     name = cl.CustomComparison(
         output_column_name="name",
         comparison_description="姓名 name: exact, same pinyin, similar parts, similar pinyin, same surname, "
-                               "same given name",
+                               "similar given name",
         comparison_levels=[
             cll.NullLevel("name"),
             cll.ExactMatchLevel("name", term_frequency_adjustments=term_frequencies),
@@ -155,7 +158,8 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
             cll.CustomLevel("jaro_winkler_similarity(pinyin_key_l, pinyin_key_r) >= 0.88", "pinyin Jaro-Winkler >= 0.88"),
             cll.CustomLevel("surname_key_l = surname_key_r", "same surname"),
             # a changed (married) or mistyped surname; the model learns how common this is among non-matches
-            cll.CustomLevel("given_key_l = given_key_r", "same given name"),
+            cll.CustomLevel("jaro_winkler_similarity(given_key_l, given_key_r) >= 0.92",
+                            "same given name, or one typo in it (Jaro-Winkler >= 0.92)"),
             cll.ElseLevel(),
         ],
     )

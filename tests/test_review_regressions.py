@@ -7,11 +7,14 @@ import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from rich.console import Console
+from typer.testing import CliRunner
 
 from campus_kg import pipeline
+from campus_kg.cli import app
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.store import open_store
@@ -88,3 +91,73 @@ def test_analysts_cannot_tell_which_students_have_an_economic_hardship_grade(dem
 
     assert hardship_statements("path") >= graded  # the full graph has them (stewards, lineage)
     assert hardship_statements("analyst_path") == 0
+
+
+# ---- the access log of analysts' Cypher ---------------------------------------------------------
+def test_the_access_log_keeps_what_a_padded_query_read(api):
+    """The log kept the caller's text cut at 500 characters: a query starting with a 600-character
+    comment was logged as that comment alone, whatever it read after it; long literals did the same
+    for a query padded before and after its clauses."""
+    analyst, auditor = api.headers("analyst"), api.headers("auditor")
+    padded = {
+        "comment": "/*" + " " * 600 + "*/ MATCH (p:Person) RETURN p.name AS name, p.birth_date AS born LIMIT 2",
+        "literals": "MATCH (p:Person) WHERE '" + "a" * 3000 + "' <> '' WITH p, '" + "z" * 3000 + "' AS pad "
+                    "RETURN p.name AS name, p.birth_date AS born LIMIT 2",
+    }
+    for how, query in padded.items():
+        since = max((e["id"] for e in httpx.get(f"{api.url}/access-log", params={"actor": "test-analyst"},
+                                                 headers=auditor).json()), default=0)
+        answer = httpx.post(f"{api.url}/cypher", json={"query": query}, headers=analyst, timeout=60)
+        assert answer.status_code == 200 and answer.json()["row_count"] == 2, answer.text
+        entries = [e for e in httpx.get(f"{api.url}/access-log", params={"actor": "test-analyst"},
+                                        headers=auditor).json() if e["id"] > since]
+        assert len(entries) == 1, how
+        (logged,) = entries[0]["fields"]
+        assert "RETURN p.name AS name, p.birth_date AS born LIMIT 2" in logged, (how, logged[:200])
+        assert len(logged) < 1000, how  # the padding is not what the log keeps
+
+
+# ---- broken exports ------------------------------------------------------------------------------
+def _json_readers(tmp_path: Path, records: object, **source: object) -> Path:
+    """A one-source mapping: library readers as a JSON export (written as `records`)."""
+    (tmp_path / "readers.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    mapping = {"version": 1, "sources": [{
+        "name": "library_readers", "path": "readers.json", "format": "json", "encoding": "utf-8", "system": "TSG",
+        "system_name": "图书管理系统", "department": "图书馆", "table": "读者信息", "entity_type": "Person",
+        "record_key": ["读者证号"], "fields": {"读者证号": {"property": "student_no"}, "姓名": {"property": "name"}},
+        **source}]}
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump(mapping, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _records(workspace: Path) -> int:
+    with Lakehouse(Workspace.at(workspace).lakehouse, read_only=True) as lake:
+        return lake.con.execute("SELECT count(*) FROM dwd_record WHERE source = 'library_readers'").fetchone()[0]
+
+
+@pytest.mark.parametrize("wrapped, records_path", [
+    ("an object around the array", None),                       # {"total": n, "items": [...]}
+    ("records_path renamed in the export", "data.items"),       # {"data": {"records": [...]}}
+])
+def test_a_json_export_without_its_records_array_deletes_nothing_even_where_deletions_are_allowed(
+        tmp_path, wrapped, records_path):
+    """A JSON export whose records are no longer where the mapping says (the export tool wrapped
+    them in an object) read as zero records; on a source with `allow_deletions: true` (a yearly
+    export, as docs/mapping.md advises) that deleted every record, and the ingest exited 0."""
+    readers = [{"读者证号": f"2024{i:07d}", "姓名": f"读者{i}"} for i in range(30)]
+    first = {"data": {"items": readers}} if records_path else readers
+    extra = {"allow_deletions": True, **({"records_path": records_path} if records_path else {})}
+    mapping = _json_readers(tmp_path, first, **extra)
+    runner = CliRunner()
+    ingest = ["ingest", "--mapping", str(mapping), "--workspace", str(tmp_path / "ws")]
+    loaded = runner.invoke(app, ingest, catch_exceptions=False)
+    assert loaded.exit_code == 0, loaded.output
+    assert _records(tmp_path / "ws") == 30
+
+    broken = {"data": {"records": readers}} if records_path else {"total": len(readers), "items": readers}
+    _json_readers(tmp_path, broken, **extra)
+    again = runner.invoke(app, ingest, catch_exceptions=False)
+    assert _records(tmp_path / "ws") == 30, wrapped
+    assert again.exit_code != 0
+    assert "no array of records" in " ".join(again.output.split()), again.output

@@ -140,3 +140,17 @@ def test_given_and_family_name_without_a_name_ingest_and_resolve(ran):
     assert derived == 4 + len(CROWD)
     assert name in ("Catherine Whitfield", "Whitfeild Catherine")
     assert passport == "B1234567"
+
+
+def test_name_parts_passports_and_countries_standardise():
+    from ingest.standardise import compose_name, name_keys_of, standardise_nationality, standardise_passport
+
+    assert compose_name("Catherine", "Whitfield") == "Catherine Whitfield"
+    assert compose_name("伟", "张") == "张伟" and compose_name(None, "Suharto") == "Suharto"
+    assert name_keys_of("José Núñez", "José", "Núñez")[0] == "nunez|jose"  # accents off, family first
+    assert name_keys_of("Isabelle", "Isabelle", None) == ["|isabelle"]  # the missing part stays empty
+    assert standardise_passport(" e 1234-5678 ") == ("E12345678", None)
+    value, flag = standardise_passport("ABC")
+    assert value == "ABC" and "not a passport number" in flag  # kept, flagged: it vetoes nothing
+    assert standardise_nationality(" usa ") == ("USA", None)
+    assert standardise_nationality("美国")[1] is not None

@@ -81,10 +81,41 @@ def run_cypher(pool: CypherWorkerPool, workspace: Workspace, state: StateStore, 
     persons = set(checked.persons)  # a person named in the query or a parameter, or returned, was read
     _persons_in(rows, persons)
     _persons_in(parameters, persons)
+    logged = logged_query(checked.text)
     for person in sorted(persons) or [None]:
-        state.log_access(principal, person, endpoint, [query[:500]], client)
+        state.log_access(principal, person, endpoint, [logged], client)
     return CypherResult(columns=answer.columns, rows=rows, row_count=len(rows), truncated=answer.truncated,
                         masked=masked)
+
+
+# The access log keeps what ran, not what was sent: the caller's text cut at 500 characters kept
+# only a comment when the query was padded with one (`/* 600 spaces */ MATCH ... RETURN p.name`).
+# The canonical text has no comments; long string literals are shortened (they cannot hide a clause)
+# and the rest is kept up to LOGGED_QUERY_CHARS, head and tail.
+LOGGED_QUERY_CHARS = 4000
+KEPT_LITERAL_CHARS = 40
+# a name in backticks, or a string literal as the canonical text writes it (only \\ and \' escaped):
+# matched left to right, so a quote inside a name or a backtick inside a literal is never misread
+_NAME_OR_LITERAL = re.compile(r"`[^`]*`|'((?:[^'\\]|\\.)*)'")
+
+
+def _shortened(match: re.Match) -> str:
+    body = match.group(1)
+    if body is None or len(body) <= KEPT_LITERAL_CHARS:
+        return match.group(0)
+    kept = body[:KEPT_LITERAL_CHARS]
+    if re.search(r"(?<!\\)(?:\\\\)*\\$", kept):  # never end on half an escape
+        kept = kept[:-1]
+    return f"'{kept}…'"
+
+
+def logged_query(canonical: str) -> str:
+    """The canonical text of a query as the access log keeps it."""
+    text = _NAME_OR_LITERAL.sub(_shortened, canonical)
+    if len(text) <= LOGGED_QUERY_CHARS:
+        return text
+    half = LOGGED_QUERY_CHARS // 2
+    return f"{text[:half]} …({len(text) - 2 * half} characters)… {text[-half:]}"
 
 
 class _Admission:

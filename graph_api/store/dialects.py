@@ -93,16 +93,24 @@ class Neo4jDialect(Dialect):
 
     # Loads send a batch as one list per column (`$cols[j][i]`), not a map per row: the driver packs
     # lists of plain values far faster than millions of small dicts. A null leaves the property unset.
+    # Dates and timestamps travel as ISO text and are parsed by the server (`WIRE_AS_TEXT`): the driver
+    # packs a Python datetime ~4× slower than the whole rest of a statement row.
     # CREATE, not MERGE: a build loads into an empty store, and a patch deletes what it reloads.
+    WIRE_AS_TEXT = {"date": "date", "timestamp": "localdatetime"}
+
+    def _value(self, column, j: int) -> str:
+        parse = self.WIRE_AS_TEXT.get(column.type)
+        return f"{parse}($cols[{j}][i])" if parse else f"$cols[{j}][i]"
+
     def node_load_statement(self, table: NodeTable) -> str:
-        sets = ", ".join(f"n.`{c}` = $cols[{j}][i]" for j, c in enumerate(table.column_names) if c != table.key)
+        sets = ", ".join(f"n.`{c.name}` = {self._value(c, j)}" for j, c in enumerate(table.columns) if c.name != table.key)
         key = table.column_names.index(table.key)
         return (f"UNWIND range(0, size($cols[{key}]) - 1) AS i CREATE (n:{table.label} {{{table.key}: $cols[{key}][i]}})"
                 + (f" SET {sets}" if sets else ""))
 
     def rel_load_statement(self, rel: RelTable, from_label: str, to_label: str) -> str:
         # Columns: from, to, then the relationship's own properties in schema order.
-        sets = ", ".join(f"r.`{c}` = $cols[{j + 2}][i]" for j, c in enumerate(rel.column_names))
+        sets = ", ".join(f"r.`{c.name}` = {self._value(c, j + 2)}" for j, c in enumerate(rel.columns))
         return (f"UNWIND range(0, size($cols[0]) - 1) AS i "
                 f"MATCH (a:{from_label} {{id: $cols[0][i]}}) MATCH (b:{to_label} {{id: $cols[1][i]}}) "
                 f"CREATE (a)-[r:{rel.type}]->(b)" + (f" SET {sets}" if sets else ""))

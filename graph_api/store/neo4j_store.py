@@ -7,6 +7,7 @@ from typing import Any
 
 import neo4j
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph_api.store.base import GraphStore, QueryTimeout
 from graph_api.store.dialects import Neo4jDialect
@@ -41,7 +42,7 @@ class Neo4jStore(GraphStore):
         from Arrow (the columns are already in the order the statement indexes them)."""
         with self._driver.session(database=self._database) as session:
             for batch in data.to_batches(max_chunksize=self._batch_size):
-                cols = [column.to_pylist() for column in batch.columns]
+                cols = [_wire(column).to_pylist() for column in batch.columns]
                 session.execute_write(lambda tx, c=cols: tx.run(cypher, cols=c).consume())
         return data.num_rows
 
@@ -75,3 +76,12 @@ class Neo4jStore(GraphStore):
 
     def _close(self) -> None:
         self._driver.close()
+
+
+def _wire(column: pa.Array) -> pa.Array:
+    """Dates and timestamps as ISO text, which the load statement parses (Neo4jDialect.WIRE_AS_TEXT)."""
+    if pa.types.is_timestamp(column.type):
+        return pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+    if pa.types.is_date(column.type):
+        return column.cast(pa.string())
+    return column

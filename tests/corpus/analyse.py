@@ -50,8 +50,8 @@ def analyse(corpus_dir: Path, links_csv: Path, examples: int = 5) -> tuple[Break
         pair_label = " + ".join(sorted((a[0], b[0])))
         tags = sorted(set(cases.get(a, []) + cases.get(b, [])))
         labels = [(by_pair, pair_label)] + [(by_case, c) for c in tags]
-        if not any(t.startswith("name_only") for t in tags):
-            labels.append((by_case, "(all pairs where both records carry an identifier)"))
+        if not any(t.startswith("name_only") or t == "identifier_typo" for t in tags):
+            labels.append((by_case, "(all pairs where both records carry a correct identifier)"))
         example = f"{a[0]}:{a[1]} {names.get(a, '')!r} / {b[0]}:{b[1]} {names.get(b, '')!r}"
         for board, label in labels:
             if found is None:

@@ -22,7 +22,6 @@ import datetime as dt
 import io
 import json
 import random
-import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -296,7 +295,7 @@ class Writer:
     def chinese_name(self, p: Person, noise: float, encoding: str = "utf-8") -> tuple[str, list[str]]:
         rng = self.rng
         if p.international:
-            return self.western_name(p, noise), []
+            return self.western_name(p, noise)
         if p.dotted:
             if rng.random() < noise * 3:
                 written = p.given.replace("·", rng.choice(N.DOT_VARIANTS[1:]))
@@ -314,23 +313,21 @@ class Writer:
                 return written, ["traditional"]
         return p.surname + p.given, []
 
-    def western_name(self, p: Person, noise: float) -> str:
+    def western_name(self, p: Person, noise: float) -> tuple[str, list[str]]:
         rng = self.rng
         if p.one_word:
-            return p.given.upper() if rng.random() < 0.3 else p.given
-        given = p.given
+            return (p.given.upper() if rng.random() < 0.3 else p.given), []
+        given, tags = p.given, []
         if rng.random() < noise * 2 and len(given) > 3:  # a typo: two letters swapped
             i = rng.randrange(1, len(given) - 2)
             given = given[:i] + given[i + 1] + given[i] + given[i + 2:]
-            p.tags.append("international_typo") if "international_typo" not in p.tags else None
+            tags.append("international_typo")
         form = rng.random()
         if form < 0.45:
-            return f"{given} {p.surname}"
+            return f"{given} {p.surname}", tags
         if form < 0.8:
-            if "international_swapped_order" not in p.tags:
-                p.tags.append("international_swapped_order")
-            return f"{p.surname.upper()} {given}"  # family name first, as on a visa
-        return f"{p.surname}, {given}"
+            return f"{p.surname.upper()} {given}", tags + ["international_swapped_order"]  # family first, as on a visa
+        return f"{p.surname}, {given}", tags + ["international_swapped_order"]
 
     def romanised(self, p: Person, order: str) -> str:
         if p.international:
@@ -431,7 +428,7 @@ class Corpus:
         for t in all_tags:
             self.case_records[t] += 1
 
-    def _id_cell(self, p: Person, enc: str) -> str:
+    def _id_cell(self, p: Person) -> str:
         if p.international:
             return p.passport or ""
         value = legacy_15(p.id_number) if p.legacy_id else p.id_number
@@ -444,13 +441,15 @@ class Corpus:
         for p in self.pop.people:
             if not p.is_staff:
                 continue
-            name = p.name if not p.international else f"{p.surname.upper()} {p.given}" if not p.one_word else p.given
+            name, tags = p.name, []
+            if p.international and not p.one_word:  # HR copies the passport: family name first, in capitals
+                name, tags = f"{p.surname.upper()} {p.given}", ["international_swapped_order"]
             email = self.w.maybe(self._email(p), 0.1)
             self._person_row(e, _key(p.staff_no), p, [
                 p.staff_no, name, "男" if p.sex == "1" else "女", f"{p.birth:%Y-%m-%d}",
-                "护照" if p.international else "居民身份证", self._id_cell(p, "gbk"), p.unit, p.title,
+                "护照" if p.international else "居民身份证", self._id_cell(p), p.unit, p.title,
                 f"{p.hire_date:%Y-%m-%d}", self.w.maybe(f"1{self.rng.randrange(3, 9)}{self.rng.randrange(10**8, 10**9)}", 0.2),
-                email])
+                email], tags)
         self.exports.append(e)
 
     def _email(self, p: Person) -> str:
@@ -470,7 +469,7 @@ class Corpus:
             name, tags = self.w.chinese_name(p, 0.005)
             self._person_row(e, _key(p.student_no), p, [
                 p.student_no, name, p.sex, f"{p.birth:%Y%m%d}", "护照" if p.international else "居民身份证",
-                self._id_cell(p, "utf-8"), self.w.unit(p, 0.9), MAJORS[max(p.college, 0)], str(p.enrol_year)], tags)
+                self._id_cell(p), self.w.unit(p, 0.9), MAJORS[max(p.college, 0)], str(p.enrol_year)], tags)
         self.exports.append(e)
 
     # 3 graduate school: 研究生管理系统, UTF-8, 199903 (month only), advisor's staff number
@@ -482,12 +481,12 @@ class Corpus:
                 continue
             advisor = self.by_pid[p.advisor].staff_no if p.advisor else ""
             if p.international:
-                name, english = self.w.western_name(p, 0.05), f"{p.surname.upper()} {p.given}".strip()
+                (name, tags), english = self.w.western_name(p, 0.05), f"{p.surname.upper()} {p.given}".strip()
             else:
-                name, english = self.w.chinese_name(p, 0.005)[0], ""
+                (name, tags), english = self.w.chinese_name(p, 0.005), ""
             self._person_row(e, _key(p.student_no), p, [
-                p.student_no, name, english, f"{p.birth:%Y%m}", self.w.maybe(self._id_cell(p, "utf-8"), 0.08),
-                self.w.unit(p, 0.4), advisor, p.level, str(p.enrol_year)])
+                p.student_no, name, english, f"{p.birth:%Y%m}", self.w.maybe(self._id_cell(p), 0.08),
+                self.w.unit(p, 0.4), advisor, p.level, str(p.enrol_year)], tags)
         self.exports.append(e)
 
     # 4 student affairs: 学工系统, GBK, 1999/3/2, full-width digits, homophones, missing IDs
@@ -499,7 +498,7 @@ class Corpus:
             if not current or self.rng.random() > 0.55:
                 continue
             name, tags = self.w.chinese_name(p, 0.03, "gbk")
-            id_cell = self._id_cell(p, "gbk")
+            id_cell = self._id_cell(p)
             if p.century_contradiction:
                 id_cell = legacy_15(p.id_number)  # typed in from an old household register: 19xx is guessed
             phone = self.w.fullwidth(f"1{self.rng.randrange(3, 9)}{self.rng.randrange(10**8, 10**9)}", 0.2)
@@ -684,20 +683,20 @@ def _id_fields() -> list[dict] | dict:
 def mapping(corpus: Corpus) -> dict:
     aliases = {a: full for _, full, al in COLLEGES for a in al}
     sex = {"男": "1", "女": "2", "未知": "0"}
-    person = lambda name, **kw: {"system": kw.pop("system"), "system_name": kw.pop("system_name"),  # noqa: E731
-                                 "department": kw.pop("department"), "table": kw.pop("table"), **kw}
+    def system(code: str, name: str, department: str, table: str) -> dict:
+        return {"system": code, "system_name": name, "department": department, "table": table}
+
     src = {e.source: e for e in corpus.exports}
 
     def base(source: str, entity: str, key: list[str]) -> dict:
         e = src[source]
         out = {"name": source, "path": e.path, "format": "tsv" if e.delimiter == "\t" else "csv",
-               "encoding": {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8", "gbk": "gbk"}[e.encoding],
+               "encoding": e.encoding,
                "entity_type": entity, "record_key": key}
         return out
 
     sources = [
-        {**base("hr_staff", "Person", ["工号"]), **person(None, system="RS", system_name="人事管理系统", department="人事处",
-                                                        table="教职工基本信息"),
+        {**base("hr_staff", "Person", ["工号"]), **system("RS", "人事管理系统", "人事处", "教职工基本信息"),
          "fields": {"工号": {"property": "staff_no"}, "姓名": {"property": "name"},
                     "性别": {"property": "sex", "codes": {"男": "1", "女": "2"}},
                     "出生日期": {"property": "birth_date", "date_formats": ["%Y-%m-%d"]},
@@ -707,15 +706,13 @@ def mapping(corpus: Corpus) -> dict:
          "relationships": [{"type": "MEMBER_OF", "column": "所在单位", "target": "Organisation", "match_on": "name",
                             "properties": {"role": "职称", "start_date": "参加工作日期"}}],
          "authority": {"name": 1, "id_number": 1, "birth_date": 1, "sex": 1, "staff_no": 1}},
-        {**base("jw_undergraduates", "Person", ["学号"]), **person(None, system="JW", system_name="教务管理系统",
-                                                                department="教务处", table="本科生学籍"),
+        {**base("jw_undergraduates", "Person", ["学号"]), **system("JW", "教务管理系统", "教务处", "本科生学籍"),
          "fields": {"学号": {"property": "student_no"}, "姓名": {"property": "name"}, "性别": {"property": "sex"},
                     "出生日期": {"property": "birth_date", "date_formats": ["%Y%m%d"]}, "证件号码": _id_fields(),
                     "学院": {"property": "org_name"}, "专业": {"property": "major"}, "入学年份": {"property": "enrol_year"}},
          "relationships": [{"type": "MEMBER_OF", "column": "学院", "target": "Organisation", "match_on": "name"}],
          "authority": {"name": 1, "student_no": 1, "birth_date": 2}},
-        {**base("yjs_graduates", "Person", ["学号"]), **person(None, system="YJS", system_name="研究生管理系统",
-                                                            department="研究生院", table="研究生学籍"),
+        {**base("yjs_graduates", "Person", ["学号"]), **system("YJS", "研究生管理系统", "研究生院", "研究生学籍"),
          "fields": {"学号": {"property": "student_no"}, "姓名": {"property": "name"},
                     "出生年月": {"property": "birth_date", "date_formats": ["%Y%m"]}, "证件号码": _id_fields(),
                     "院系": {"property": "org_name"}, "培养层次": {"property": "degree_level"},
@@ -724,57 +721,50 @@ def mapping(corpus: Corpus) -> dict:
                            {"type": "ADVISES", "column": "导师工号", "target": "Person", "match_on": "staff_no",
                             "direction": "in"}],
          "authority": {"name": 2, "student_no": 1}},
-        {**base("xg_students", "Person", ["学号"]), **person(None, system="XG", system_name="学生工作管理系统",
-                                                          department="学生工作处", table="学生资助信息"),
+        {**base("xg_students", "Person", ["学号"]), **system("XG", "学生工作管理系统", "学生工作处", "学生资助信息"),
          "fields": {"学号": {"property": "student_no"}, "姓名": {"property": "name"},
                     "出生日期": {"property": "birth_date"}, "身份证号": {"property": "id_number"},
                     "学院": {"property": "org_name"},
                     "家庭经济困难等级": {"property": "economic_hardship", "optional": True},
                     "联系电话": {"property": "phone"}},
          "authority": {"economic_hardship": 1, "phone": 2}},
-        {**base("ky_outputs", "Publication", ["成果编号"]), **person(None, system="KY", system_name="科研管理系统",
-                                                                 department="科技处", table="科研成果"),
+        {**base("ky_outputs", "Publication", ["成果编号"]), **system("KY", "科研管理系统", "科技处", "科研成果"),
          "fields": {"成果名称": {"property": "title"}, "发表年份": {"property": "publication_year"}}},
         {**base("ky_output_authors", "Publication", ["成果编号", "作者序号"]),
-         **person(None, system="KY", system_name="科研管理系统", department="科技处", table="成果作者"),
+         **system("KY", "科研管理系统", "科技处", "成果作者"),
          "fields": {"作者单位": {"property": "org_name"}},
          "relationships": [{"type": "AUTHOR_OF", "column": "作者姓名", "target": "Person", "match_on": "author_name",
                             "direction": "in", "properties": {"rank": "作者序号"}}]},
         {**base("ky_foreign_outputs", "Publication", ["成果编号"]),
-         **person(None, system="KY", system_name="科研管理系统", department="科技处", table="外文成果"),
+         **system("KY", "科研管理系统", "科技处", "外文成果"),
          "fields": {"Title": {"property": "title"}, "Year": {"property": "publication_year"},
                     "第一作者单位": {"property": "org_name"}},
          "relationships": [{"type": "AUTHOR_OF", "column": "Authors", "target": "Person", "match_on": "author_name",
                             "direction": "in", "split": "authors", "properties": {"rank": "@position"}}]},
-        {**base("ky_projects", "Project", ["项目编号"]), **person(None, system="KY", system_name="科研管理系统",
-                                                               department="科技处", table="科研项目"),
+        {**base("ky_projects", "Project", ["项目编号"]), **system("KY", "科研管理系统", "科技处", "科研项目"),
          "fields": {"项目名称": {"property": "title"}, "立项日期": {"property": "project_start"},
                     "经费（万元）": {"property": "funding"}, "负责人单位": {"property": "org_name"}},
          "relationships": [{"type": "LEADS", "column": "负责人工号", "target": "Person", "match_on": "staff_no",
                             "direction": "in"},
                            {"type": "LEADS", "column": "负责人", "target": "Person", "match_on": "name",
                             "direction": "in"}]},
-        {**base("cw_payees", "Person", ["发放流水号"]), **person(None, system="CW", system_name="财务管理系统",
-                                                             department="财务处", table="劳务酬金发放"),
+        {**base("cw_payees", "Person", ["发放流水号"]), **system("CW", "财务管理系统", "财务处", "劳务酬金发放"),
          "fields": {"收款人": {"property": "name"}, "收款人单位": {"property": "org_name"},
                     "银行卡号": {"property": "bank_account"}},
          "authority": {"bank_account": 1}},
-        {**base("tsg_readers", "Person", ["读者证号"]), **person(None, system="TSG", system_name="图书管理系统",
-                                                              department="图书馆", table="读者信息"),
+        {**base("tsg_readers", "Person", ["读者证号"]), **system("TSG", "图书管理系统", "图书馆", "读者信息"),
          "fields": {"读者证号": [{"property": "staff_no", "regex": r"^J(\d{6})$"},
                                 {"property": "student_no", "regex": r"^(\d{10,12})$"}],
                     "姓名": {"property": "name"}, "单位": {"property": "org_name"},
                     "电子邮箱": {"property": "email", "optional": True}}},
-        {**base("ykt_cardholders", "Person", ["卡号"]), **person(None, system="YKT", system_name="一卡通系统",
-                                                              department="后勤处", table="持卡人信息"),
+        {**base("ykt_cardholders", "Person", ["卡号"]), **system("YKT", "一卡通系统", "后勤处", "持卡人信息"),
          "fields": {"卡号": {"property": "card_no"}, "持卡人姓名": {"property": "name"},
                     "关联编号": [{"property": "staff_no", "regex": r"^CW(\d{6})$"},
                                 {"property": "student_no", "regex": r"^T(\d{10,12})$"}],
                     "部门": {"property": "org_name"}, "性别": {"property": "sex", "codes": sex}},
          "authority": {"card_no": 1}},
     ]
-    intl = {**base("gjc_international", "Person", ["学号"]), **person(None, system="GJC", system_name="留学生管理系统",
-                                                                 department="国际交流处", table="留学生信息"),
+    intl = {**base("gjc_international", "Person", ["学号"]), **system("GJC", "留学生管理系统", "国际交流处", "留学生信息"),
             "fields": {"学号": {"property": "student_no"}, "出生日期": {"property": "birth_date",
                                                                     "date_formats": ["%d/%m/%Y"]}}}
     if ontology_has("given_name") and ontology_has("family_name"):

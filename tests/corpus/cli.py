@@ -14,7 +14,6 @@ from pathlib import Path
 CLI = str(Path(sys.executable).with_name("campus-kg"))
 # Rich draws tables to the terminal's width; a wide fake terminal keeps every column on one line.
 ENV = {**os.environ, "COLUMNS": "240", "NO_COLOR": "1", "TERM": "dumb"}
-_CELL = r"\s*([^│┃]*?)\s*"
 
 
 @dataclass
