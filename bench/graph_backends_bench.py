@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_bench import CLIENTS, PERSONS, REPORT, _serve, _wrk  # noqa: E402
-from bench.results import in_child, measured, table, write_section  # noqa: E402
+from bench.results import auditor_token_and_persons, measured, prepared_workspace, table, write_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NEO4J = ROOT / "tools" / "neo4j-server" / "neo4j.sh"
@@ -112,17 +112,8 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `make bench` installs it (apt-get install wrk)")
 
-    from campus_kg.workspace import Workspace
-
     root = args.data_dir / f"backends-{args.persons}"
-    ws = Workspace.at(root / "ws")
-    if not (ws.root / "model" / "person.json").exists():
-        print(f"generating, ingesting and resolving {args.persons} persons …", flush=True)
-        in_child("from rich.console import Console; from campus_kg import pipeline; "
-                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
-                 f"g = generate({str(root / 'sources')!r}, persons={args.persons}, seed=42); "
-                 f"ws = Workspace.at({str(ws.root)!r}); q = Console(quiet=True); "
-                 "pipeline.run_ingest(g.mapping_path, ws, q); pipeline.run_resolve(ws, q)")
+    ws = prepared_workspace(root, args.persons)
     state = root / "neo4j"
     subprocess.run([str(NEO4J), "down", str(state)], check=True)
     subprocess.run([str(NEO4J), "up", str(state)], check=True, env={**os.environ, "NEO4J_HEAP": args.neo4j_heap})
@@ -132,17 +123,7 @@ def main() -> None:
     try:
         results: dict[str, dict] = {}
         with tempfile.TemporaryDirectory() as tmp:
-            token_file, ids_file = Path(tmp) / "token", Path(tmp) / "ids.json"
-            in_child("import json, random; from campus_kg.settings import Settings; "
-                     "from campus_kg.state import StateStore; from ingest.lakehouse import Lakehouse; "
-                     f"s = Settings(workspace={str(ws.root)!r}); "
-                     "st = StateStore(s.state_database_url(), s.token_secret.get_secret_value()); "
-                     f"open({str(token_file)!r}, 'w').write(st.add_user('backends-bench', 'auditor')[1]); "
-                     f"lake = Lakehouse({str(ws.lakehouse)!r}, read_only=True); "
-                     "ids = [r[0] for r in lake.con.execute(\"SELECT DISTINCT master_id FROM res_link "
-                     "WHERE entity_type = 'Person'\").fetchall()]; lake.close(); "
-                     f"random.Random(7).shuffle(ids); json.dump(ids, open({str(ids_file)!r}, 'w'))")
-            token, ids = token_file.read_text().strip(), json.loads(ids_file.read_text())
+            token, ids = auditor_token_and_persons(ws.root, Path(tmp), "backends-bench")
             for backend in ("ladybug", "neo4j"):
                 print(f"{backend}: full build …", flush=True)
                 build = measured(__file__, ["--child", str(ws.root), "--backend", backend], root / f"{backend}.json")
@@ -171,7 +152,7 @@ def main() -> None:
         for clients, w in r["reads"].items():
             base = lb["reads"][clients]
             rows.append([backend, clients, f"{w['p50'] / 1000:.1f}", f"{w['p99'] / 1000:.1f}", f"{w['rps']:,.0f}",
-                         f"{base['rps'] / w['rps']:.2f}×", w["errors"] + w["non2xx"]])
+                         f"{base['rps'] / w['rps']:.2f}×" if w["rps"] else "—", w["errors"] + w["non2xx"]])
     body += ("\n\n### `GET /persons/{id}`, persons drawn from all of them (wrk, "
              f"{args.seconds} s per level, `serve --workers {os.cpu_count()}`)\n\n"
              + table(["backend", "clients", "p50 ms", "p99 ms", "requests/s", "Ladybug's requests/s ÷ this", "errors"],
@@ -181,7 +162,7 @@ def main() -> None:
     body += (f"\n\n### Saved queries, median of {args.query_runs} runs in-process\n\n"
              + table(["query", "Ladybug ms", "Neo4j ms", "Neo4j ÷ Ladybug"], rows))
     build_ratio = nj["build"]["seconds"] / lb["build"]["seconds"]
-    read_ratio = lb["reads"][32]["rps"] / nj["reads"][32]["rps"]
+    read_ratio = lb["reads"][32]["rps"] / max(nj["reads"][32]["rps"], 1e-9)
     body += (f"\n\nGoals: Neo4j full build ≤ 3 × Ladybug's — {build_ratio:.2f}× "
              f"({'met' if build_ratio <= 3 else 'NOT met'}); person read within 2 × Ladybug's at 32 clients — "
              f"{read_ratio:.2f}× ({'met' if read_ratio <= 2 else 'NOT met'}). Both builds include the analyst "

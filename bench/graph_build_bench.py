@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, measured, table, write_section  # noqa: E402
+from bench.results import in_child, measured, prepared_workspace, table, write_section  # noqa: E402
 
 SLICE = 50_000
 
@@ -115,17 +115,8 @@ def main() -> None:
         args.out.write_text(json.dumps(child_patch(args.child_patch)))
         return
 
-    from campus_kg.workspace import Workspace
-
     root = args.data_dir / f"graph-{args.persons}"
-    ws = Workspace.at(root / "ws")
-    if not (ws.root / "model" / "person.json").exists():
-        print(f"generating, ingesting and resolving {args.persons} persons …", flush=True)
-        in_child("from rich.console import Console; from campus_kg import pipeline; "
-                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
-                 f"g = generate({str(root / 'sources')!r}, persons={args.persons}, seed=42); "
-                 f"ws = Workspace.at({str(ws.root)!r}); q = Console(quiet=True); "
-                 "pipeline.run_ingest(g.mapping_path, ws, q); pipeline.run_resolve(ws, q)")
+    ws = prepared_workspace(root, args.persons)
     in_child("from ingest.lakehouse import Lakehouse; "  # a cached workspace gains any newer columns
              f"Lakehouse({str(ws.lakehouse)!r}).close()")
     print("building the whole graph …", flush=True)

@@ -34,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, table, write_section  # noqa: E402
+from bench.results import auditor_token_and_persons, table, write_section  # noqa: E402
 
 CLIENTS = (1, 8, 32)
 HEALTH = """
@@ -120,18 +120,7 @@ def main() -> None:
         subprocess.run([sys.executable, str(Path(__file__).with_name("graph_build_bench.py")), "--persons",
                         str(args.persons)], check=True)
     with tempfile.TemporaryDirectory() as tmp:
-        ids_file, token_file = Path(tmp) / "ids.json", Path(tmp) / "token"
-        in_child("import json, random; from campus_kg.settings import Settings; from campus_kg.state import StateStore; "
-                 "from ingest.lakehouse import Lakehouse; "
-                 f"s = Settings(workspace={str(ws.root)!r}); "
-                 "st = StateStore(s.state_database_url(), s.token_secret.get_secret_value()); "
-                 f"open({str(token_file)!r}, 'w').write(st.add_user('load-bench', 'auditor')[1]); "
-                 f"lake = Lakehouse({str(ws.lakehouse)!r}, read_only=True); "
-                 "ids = [r[0] for r in lake.con.execute(\"SELECT DISTINCT master_id FROM res_link "
-                 "WHERE entity_type = 'Person'\").fetchall()]; lake.close(); "
-                 f"random.Random(7).shuffle(ids); json.dump(ids, open({str(ids_file)!r}, 'w'))")
-        ids = json.loads(ids_file.read_text())
-        token = token_file.read_text().strip()
+        token, ids = auditor_token_and_persons(ws.root, Path(tmp), "load-bench")
         scripts = {}
         for name, chosen in (("all", ids), ("warm", ids[:WARM])):
             scripts[name] = Path(tmp) / f"{name}.lua"

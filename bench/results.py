@@ -66,3 +66,37 @@ def measured(script: str, args: list[str], out: Path) -> dict:
     if status != 0:
         raise SystemExit(f"{script} {' '.join(args)} failed with status {status}")
     return {**json.loads(out.read_text()), "peak_rss_mb": usage.ru_maxrss / 1024}  # Linux: kilobytes
+
+
+def prepared_workspace(root: Path, persons: int):
+    """`root/ws` with a generated university of `persons` ingested and resolved (made once, in a child
+    process, and reused by every benchmark that asks for the same size)."""
+    from campus_kg.workspace import Workspace
+
+    ws = Workspace.at(root / "ws")
+    if not (ws.root / "model" / "person.json").exists():
+        print(f"generating, ingesting and resolving {persons} persons …", flush=True)
+        in_child("from rich.console import Console; from campus_kg import pipeline; "
+                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
+                 f"g = generate({str(root / 'sources')!r}, persons={persons}, seed=42); "
+                 f"ws = Workspace.at({str(ws.root)!r}); q = Console(quiet=True); "
+                 "pipeline.run_ingest(g.mapping_path, ws, q); pipeline.run_resolve(ws, q)")
+    return ws
+
+
+def auditor_token_and_persons(workspace: Path, tmp: Path, name: str) -> tuple[str, list[str]]:
+    """A fresh auditor token for the workspace and every master person ID, shuffled (seed 7), made in a
+    child process so the benchmark's parent stays small."""
+    import json
+
+    token_file, ids_file = tmp / f"{name}.token", tmp / f"{name}.ids.json"
+    in_child("import json, random; from campus_kg.settings import Settings; from campus_kg.state import StateStore; "
+             "from ingest.lakehouse import Lakehouse; "
+             f"s = Settings(workspace={str(workspace)!r}); "
+             "st = StateStore(s.state_database_url(), s.token_secret.get_secret_value()); "
+             f"open({str(token_file)!r}, 'w').write(st.add_user({name!r}, 'auditor')[1]); "
+             f"lake = Lakehouse({str(workspace / 'lakehouse.duckdb')!r}, read_only=True); "
+             "ids = [r[0] for r in lake.con.execute(\"SELECT DISTINCT master_id FROM res_link "
+             "WHERE entity_type = 'Person'\").fetchall()]; lake.close(); "
+             f"random.Random(7).shuffle(ids); json.dump(ids, open({str(ids_file)!r}, 'w'))")
+    return token_file.read_text().strip(), json.loads(ids_file.read_text())

@@ -107,6 +107,10 @@ def restore(archive: Path, workspace: Workspace, force: bool = False) -> dict:
         tar.extractall(tmp, filter="data")  # refuses absolute paths, links out of the tree, devices
         staging = Path(tmp)
         manifest = json.loads((staging / MANIFEST).read_text(encoding="utf-8"))
+        for name in manifest["files"]:  # the manifest is data from the archive: it names files inside it only
+            inside = (staging / name).resolve()
+            if Path(name).is_absolute() or ".." in Path(name).parts or not inside.is_relative_to(staging.resolve()):
+                raise RestoreError(f"{archive}: the manifest names {name!r}, outside the archive; refused")
         for name, digest in manifest["files"].items():
             if _sha256(staging / name) != digest:
                 raise RestoreError(f"{archive}: {name} does not match its checksum in the manifest")

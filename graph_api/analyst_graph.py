@@ -7,7 +7,8 @@ value: a masked ID number then falls to a few hundred guesses). So every build w
 graph for analysts in which, by construction,
 - sensitive properties (ontology `ckg:sensitive`) of master entities are absent (null);
 - statements of a sensitive property carry the masked value (ontology.masking) as `value` and
-  `written_value`;
+  `written_value`; those whose mask keeps nothing (`***`) are left out with their relationships,
+  since their mere presence can be the secret (which students have an economic-hardship grade);
 - identifiers derived from raw values are keyed HMACs (HMAC-SHA256 with a per-workspace secret,
   128 bits as hex): every statement ID, every record's `row_hash`, and the record ID and
   `record_key` of a source keyed on a sensitive column. The same function maps the keys of the
@@ -178,6 +179,8 @@ class AnalystProjection:
         # DESCRIBES: as many rows again, each) look them up instead of computing them twice more.
         self._statement_ids: pa.Array | None = None
         self._statement_keys: pa.Array | None = None
+        # The keys of the statements left out (see _hidden_statements): their relationships go too.
+        self._hidden_statement_keys: pa.Array | None = None
 
     @classmethod
     def for_build(cls, workspace: Workspace, lake: Lakehouse) -> AnalystProjection:
@@ -209,7 +212,7 @@ class AnalystProjection:
         table = frame.table
         if frame.kind == "node":
             if frame.name != "Statement":  # the statements' relationships come right after them
-                self._statement_ids = self._statement_keys = None
+                self._statement_ids = self._statement_keys = self._hidden_statement_keys = None
             table = self._node_table(frame.name, table)
         else:
             table = self._rel_table(frame.start, frame.end, table)
@@ -234,7 +237,21 @@ class AnalystProjection:
                 columns[name] = self._masked_by_property(table["stated_property"], table[name])
             else:  # a master entity's sensitive attribute: absent
                 columns[name] = pa.nulls(table.num_rows, table.schema.field(name).type)
-        return pa.table(list(columns.values()), names=list(columns))
+        projected = pa.table(list(columns.values()), names=list(columns))
+        if label == "Statement":
+            hidden = self._hidden_statements(table["stated_property"])
+            self._hidden_statement_keys = pc.filter(columns["id"], hidden).combine_chunks()
+            projected = projected.filter(pc.invert(hidden))
+        return projected
+
+    def _hidden_statements(self, stated: pa.ChunkedArray) -> pa.ChunkedArray:
+        """Statements of a sensitive property masked whole (`***`: economic hardship, ethnic group,
+        passport, address, ...) are left out of the projection: such a statement says nothing but
+        that the value exists, and for some properties that is the secret (a student has a
+        family-hardship grade, a person holds a passport)."""
+        shown = pc.or_(pc.is_in(stated, value_set=self._open_properties),
+                       pc.is_in(stated, value_set=pa.array(sorted(KEEP), pa.string())))
+        return pc.invert(pc.fill_null(shown, False))
 
     def _rel_table(self, start: str | None, end: str | None, table: pa.Table) -> pa.Table:
         columns = {c: table[c] for c in table.column_names}
@@ -243,7 +260,12 @@ class AnalystProjection:
         for name in table.column_names:
             if name not in ("from", "to") and name in self._sensitive:
                 columns[name] = pa.nulls(table.num_rows, table.schema.field(name).type)
-        return pa.table(list(columns.values()), names=list(columns))
+        projected = pa.table(list(columns.values()), names=list(columns))
+        hidden = self._hidden_statement_keys
+        for side, label in (("from", start), ("to", end)):
+            if label == "Statement" and hidden is not None and len(hidden):
+                projected = projected.filter(pc.invert(pc.fill_null(pc.is_in(projected[side], value_set=hidden), False)))
+        return projected
 
     def _masked_by_property(self, stated: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.ChunkedArray:
         """Each statement's value masked by its stated property's mask; values of a property not

@@ -14,7 +14,7 @@ from graph_api.models import (AttributeValue, Candidate, Category, Membership, P
                               SourceRecordRef)
 from graph_api.lineage import source_systems
 from graph_api.served_graph import ServedGraph
-from ontology.masking import SEES_SENSITIVE, mask, may_see
+from ontology.masking import FULLY_MASKED, SEES_SENSITIVE, mask, may_see
 from ontology.model import load_ontology
 from queries import load_query
 
@@ -131,6 +131,10 @@ def _person_record(graph: ServedGraph, requested: str, role: str, resolved: tupl
         if prop.name == "id" or value is None:
             continue
         visible = may_see(role, prop)
+        if not visible and mask(prop.name, value) == FULLY_MASKED:
+            # A value masked whole says only that it exists, and for some properties that is the secret
+            # (which students have an economic-hardship grade): such attributes are left out.
+            continue
         statements = by_property.get(prop.name, [])
         chosen = next((s for s in statements if s["chosen"]), None)
         others = {}

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -109,9 +110,30 @@ def read_source(mapping: Mapping, source: Source) -> Iterator[readers.RawRow]:
         raise readers.FileUnreadable(f"cannot be read: {type(exc).__name__}: {exc}".splitlines()[0]) from None
 
 
+def _database_file_outside(mapping: Mapping, source: Source) -> Path | None:
+    """A file database (SQLite) is a file like any export: outside the mapping's folder only where
+    the mapping allows it. Otherwise `url: sqlite:////srv/campus-kg/ws/state.sqlite` in a mapping
+    someone else wrote reads the workspace's own tokens and access log into the lakehouse."""
+    import sqlalchemy as sa
+
+    if mapping.allow_paths_outside:
+        return None
+    try:
+        url = sa.engine.make_url(source.url or "")
+    except sa.exc.ArgumentError:
+        return None  # read_sql says what is wrong with it
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    database = url.database.removeprefix("file:").split("?", 1)[0]  # a `file:` URI (uri=true)
+    real = Path(database).resolve()
+    return None if real.is_relative_to(mapping.base_dir.resolve()) else real
+
+
 def _read(mapping: Mapping, source: Source) -> Iterator[readers.RawRow]:
     required = source.required_columns()
     if source.format == "sql":
+        if (real := _database_file_outside(mapping, source)) is not None:
+            raise readers.FileUnreadable(f"the database file {real} is outside the mapping's folder {mapping.base_dir}")
         yield from readers.read_sql(source.url or "", source.sql_table, source.query, source.max_cell_chars,
                                     required=required)
         return

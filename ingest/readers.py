@@ -173,6 +173,9 @@ def read_delimited(path: Path, encoding: str, delimiter: str, max_cell_chars: in
             if len(cells) != len(header):
                 yield RawRow(row_no, {}, raw, ("*", f"row has {len(cells)} cells, header has {len(header)}"))
                 continue
+            if _repeats_header(cells, header):
+                yield RawRow(row_no, {}, raw, ("*", REPEATED_HEADER))
+                continue
             yield _checked_row(row_no, dict(zip(header, cells, strict=True)), raw, encoding, max_cell_chars)
 
 
@@ -202,6 +205,15 @@ class _RecordTail:
         if not self.ends_with_newline and len(cells) < columns:
             raise FileUnreadable(f"the last row (line {row_no}) breaks off after {len(cells)} of {columns} "
                                  "cells: a truncated export?")
+
+
+REPEATED_HEADER = "the header line again, as a row: two exports joined into one file?"
+
+
+def _repeats_header(cells: list[str | None], header: list[str]) -> bool:
+    """A row that is the header again (exports appended to one file) would load as a record keyed
+    `工号` named `姓名`."""
+    return [(c or "").strip().lstrip("\ufeff") for c in cells] == header
 
 
 def _check_header(header: list[str]) -> None:
@@ -265,6 +277,9 @@ def read_xlsx(path: Path, sheet: str | None, max_cell_chars: int, required: Coll
             if len(texts) > len(header) and any(t is not None for t in texts[len(header):]):
                 yield RawRow(row_no, {}, "\x1f".join(t or "" for t in texts),
                              ("*", f"row has values beyond the {len(header)} header columns"))
+                continue
+            if _repeats_header(texts[: len(header)], header):
+                yield RawRow(row_no, {}, "\x1f".join(t or "" for t in texts), ("*", REPEATED_HEADER))
                 continue
             values = dict(zip(header, texts[: len(header)], strict=True))
             yield _checked_row(row_no, values, "\x1f".join(t or "" for t in texts), "xlsx", max_cell_chars)

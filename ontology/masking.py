@@ -21,7 +21,8 @@ SEES_SENSITIVE = frozenset({"self", "steward", "auditor"})
 # Shorter texts, and every other sensitive property, become FULLY_MASKED. Every mask is idempotent
 # (masking a masked value changes nothing), so a value masked in a graph may be masked again on answer.
 KEEP: dict[str, tuple[int, int, int]] = {
-    "id_number": (1, 1, 8),     # 4****************X
+    "id_number": (1, 0, 8),     # 4*****************: not the check character, which with a visible
+                                #   birth date and sex would narrow the number to a few dozen
     "phone": (0, 2, 7),         # *********78
     "bank_account": (0, 4, 8),  # ***************1234
 }

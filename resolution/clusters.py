@@ -55,7 +55,7 @@ class ConstrainedUnionFind:
         if ra == rb:
             return True
         va, vb = self.exclusive.get(ra, {}), self.exclusive.get(rb, {})
-        clash = any(kind in vb and vb[kind] != value for kind, value in va.items())
+        clash = any(kind in vb and _conflict(kind, value, vb[kind]) for kind, value in va.items())
         if (clash and not override_exclusive) or self._forbidden(ra, rb):
             self.refused.append((a, b, reason))
             return False
@@ -74,3 +74,16 @@ class ConstrainedUnionFind:
         for item in self.parent:
             out.setdefault(self.find(item), []).append(item)
         return out
+
+
+def _conflict(kind: str, a: str, b: str) -> bool:
+    """Two values of one constrained kind that cannot belong to one entity. A passport number has no
+    check character: one typo (a changed or swapped character) is more likely than a second passport
+    from the same country differing in one place, so it does not veto."""
+    if a == b:
+        return False
+    if kind.startswith("passport:"):
+        import jellyfish
+
+        return jellyfish.damerau_levenshtein_distance(a, b) > 1
+    return True

@@ -11,8 +11,9 @@ contradict the record's own birth date is weak evidence: it links nothing by its
 the probabilistic model.
 
 Passport numbers (留学生, 外籍教师) link like ID numbers. Two different passports veto a merge only
-when both look valid and were issued by the same recorded country: a person may hold passports of
-two countries, and a number that does not look like one may be a typo.
+when both look valid, were issued by the same recorded country and differ by more than one typo
+(resolution/clusters.py): a person may hold passports of two countries, and a number that does not
+look like one may be a typo.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ pinyin key covers homophones and traditional forms, and a romanised author (`Zha
 
 The best candidate is linked when it is the only one or leads the next by at least 2 (namesakes
 in one college stay unresolved: a steward decides). A mention with no candidate is external (a
-co-author from another institution). A relationship the same record also states by identifier
+co-author from another institution). A one-word name (`Sukarno`), which has no key, finds the
+persons of exactly that name. A relationship the same record also states by identifier
 (负责人工号 beside 负责人) is left to the identifier.
 """
 
@@ -71,8 +72,9 @@ def link_mentions(con: duckdb.DuckDBPyConnection) -> MentionResult:
     advising = _advising(con)
     rows = []
     for record_id, rel_type, position, text, keys, org in mentions:
-        candidates = set().union(*(by_key.get(k, set()) for k in (keys or "").split(";") if k))
         written = names.get(standardise_name(text) or "", set())
+        # the same name as written is a candidate too: a one-word name (`Sukarno`) has no key
+        candidates = set().union(written, *(by_key.get(k, set()) for k in (keys or "").split(";") if k))
         scored = sorted(((_score(profiles[m], m in written, org), m) for m in candidates), reverse=True)
         rows.append({"record_id": record_id, "rel_type": rel_type, "position": position, "mention": text,
                      "scored": scored, **_decide(scored, "mention:name")})

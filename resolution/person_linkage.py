@@ -2,10 +2,10 @@
 
 1. a steward's "not the same" (cannot-link: nothing overrides it);
 2. a steward's "the same" (must-link: may even join two different ID numbers);
-3. strong identifiers (validated ID number, staff number, student number, institutional e-mail);
+3. strong identifiers (validated ID number, passport, staff number, student number, institutional e-mail);
 4. the probabilistic model's pairs at or above the match threshold, strongest first, so that a
-   cluster that would join conflicting records (two valid ID numbers, a "not the same") is cut at
-   its weakest links.
+   cluster that would join conflicting records (two valid ID numbers or passports of one country,
+   a "not the same") is cut at its weakest links.
 
 Pairs between the review and the match threshold that end in different clusters, and every
 refused link, become review items carrying the match weight of each comparison.
@@ -98,7 +98,8 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
                 for r in (a, b):
                     rule.setdefault(r, f"probabilistic:{p['match_probability']:.4f}")
             elif tuple(sorted((a, b))) not in decided:
-                review.append(_item(p, "conflict: would join two different ID numbers or a steward's 'not the same'"))
+                review.append(_item(p, "conflict: would join two different ID numbers or passports, "
+                                          "or a steward's 'not the same'"))
     finally:
         model.close()
     for p in uncertain:  # once every link is in: only pairs that still end apart need a steward

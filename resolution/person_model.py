@@ -30,6 +30,8 @@ trained model is saved in the workspace as Splink JSON (`campus-kg model --works
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -243,7 +245,10 @@ class PersonModel:
         self.linker.misc.save_model_to_json(str(path), overwrite=True)
 
     def close(self) -> None:
+        spill = next(iter(self.con.execute("SELECT current_setting('temp_directory')").fetchall()[0]), None)
         self.con.close()
+        if spill and Path(spill).name.startswith("campus-kg-splink-"):
+            shutil.rmtree(spill, ignore_errors=True)
 
 
 # Evidence columns reported to the user (column -> label), in the order they are listed.
@@ -297,7 +302,11 @@ def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, 
     from splink.internals.exceptions import SplinkException
 
     # Splink's working tables live in their own database, bounded in memory and spilling to disk.
-    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+    # Spill under the system's temp folder, not DuckDB's default `.tmp` in whatever folder the command
+    # was started from (gigabytes at 1.5 M records); the folder goes when the model is closed.
+    spill = tempfile.mkdtemp(prefix="campus-kg-splink-")
+    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False,
+                                 "temp_directory": spill})
     records = with_sound_keys(records)
     con.register("_survey", records)
     evidence = survey(con, "_survey")

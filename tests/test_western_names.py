@@ -62,11 +62,33 @@ def _library(rows: list[tuple]) -> list[dict]:
             for i, (n, d, p, c) in enumerate(rows + crowd)]
 
 
+def _papers(folder: Path) -> str:
+    """A publication whose author list names Suharto, who has one name only."""
+    (folder / "papers.csv").write_text("id,title,authors\nK1,Batik and lattices,Suharto; Oliver Bennett\n",
+                                       encoding="utf-8")
+    return """  - name: papers
+    path: papers.csv
+    format: csv
+    encoding: utf-8
+    system: KY
+    system_name: 科研管理系统
+    department: 科学技术处
+    table: papers
+    entity_type: Publication
+    record_key: [id]
+    fields:
+      title: {property: title}
+    relationships:
+      - {type: AUTHOR_OF, column: authors, target: Person, match_on: author_name, direction: in, split: authors}
+"""
+
+
 def _run(tmp_path: Path, office: list[tuple], library: list[tuple]) -> dict[str, str]:
     """`campus-kg run` on the two sources, then `campus-kg export links`: record key -> master ID."""
     src = tmp_path / "src"
     src.mkdir()
     body = _source(src, "office", OFFICE, _office(office)) + _source(src, "library", LIBRARY, _library(library))
+    body += _papers(src)
     (src / "mapping.yaml").write_text(f"version: 1\nuniversity: 测试大学\nsources:\n{body}", encoding="utf-8")
     ws, links = tmp_path / "ws", tmp_path / "links.csv"
     runner = CliRunner()
@@ -113,6 +135,13 @@ def test_a_one_word_name_links_on_name_birth_date_and_passport(ran):
     assert len({masters["G001"], masters["L001"], masters["G000"], masters["G002"]}) == 3
 
 
+def test_a_one_word_author_is_linked_by_name(ran):
+    ws, masters = ran
+    with Lakehouse(ws / "lakehouse.duckdb", read_only=True) as lake:
+        linked = dict(lake.con.execute("SELECT mention, master_id FROM res_mention").fetchall())
+    assert linked == {"Suharto": masters["G001"], "Oliver Bennett": masters["G004"]}
+
+
 def test_two_passports_of_one_country_are_not_the_same_person(ran):
     """Same name and birth date, but two valid passports issued by the same country: the veto holds."""
     ws, masters = ran
@@ -154,3 +183,17 @@ def test_name_parts_passports_and_countries_standardise():
     assert value == "ABC" and "not a passport number" in flag  # kept, flagged: it vetoes nothing
     assert standardise_nationality(" usa ") == ("USA", None)
     assert standardise_nationality("美国")[1] is not None
+
+
+def test_a_passport_typo_does_not_veto_but_a_second_passport_does():
+    from resolution.clusters import ConstrainedUnionFind
+
+    uf = ConstrainedUnionFind()
+    uf.add("a", None, **{"passport:USA": "E12345678"})
+    uf.add("b", None, **{"passport:USA": "E12345687"})  # two digits swapped
+    uf.add("c", None, **{"passport:USA": "E87654321"})
+    uf.add("d", None, **{"passport:CAN": "E87654321"})  # another country: no conflict
+    assert uf.union("a", "b", "model")
+    assert not uf.union("a", "c", "model") and uf.find("a") != uf.find("c")
+    assert uf.union("a", "d", "model")
+    assert uf.union("a", "c", "steward:same", override_exclusive=True)  # a renewed passport
