@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/resolution_bench.py
 	$(BIN)/python bench/graph_build_bench.py
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/graph_backends_bench.py
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache $(NEO4J_STATE) tools/neo4j-server/target
