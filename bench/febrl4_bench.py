@@ -45,12 +45,14 @@ def score(con, pairs_sql: str, true_links: int) -> dict:
             "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
 
 
-def splink_model(con) -> str:
+def febrl_splink_settings(link_type: str, unique_id: str):
+    """Plain Splink on every FEBRL column, as its documentation would set it up: the baseline that
+    bench/febrl_product_bench.py runs too."""
     import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import SettingsCreator, block_on
 
-    settings = SettingsCreator(
-        link_type="link_only", unique_id_column_name="unique_id",
+    return SettingsCreator(
+        link_type=link_type, unique_id_column_name=unique_id,
         comparisons=[
             cl.JaroWinklerAtThresholds("given_name", [0.9, 0.7]).configure(term_frequency_adjustments=True),
             cl.JaroWinklerAtThresholds("surname", [0.9, 0.7]).configure(term_frequency_adjustments=True),
@@ -67,6 +69,12 @@ def splink_model(con) -> str:
             block_on("soc_sec_id"), block_on("date_of_birth", "postcode"), block_on("address_1"),
         ],
     )
+
+
+def splink_model(con) -> str:
+    from splink import DuckDBAPI, Linker, block_on
+
+    settings = febrl_splink_settings("link_only", "unique_id")
     db_api = DuckDBAPI(connection=con)
     linker = Linker([db_api.register("a", table_name="df_a"), db_api.register("b", table_name="df_b")], settings,
                     log_level=logging.ERROR)

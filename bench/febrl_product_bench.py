@@ -153,27 +153,11 @@ def run_product(data: dict[str, pd.DataFrame], workdir: Path) -> tuple[list[tupl
 # ---- baseline: plain Splink, every column ---------------------------------------------------
 def splink_baseline(data: dict[str, pd.DataFrame], true_links: int) -> tuple[dict, float]:
     import duckdb
-    import splink.comparison_library as cl
-    from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink import DuckDBAPI, Linker, block_on
 
-    settings = SettingsCreator(
-        link_type="dedupe_only" if len(data) == 1 else "link_only", unique_id_column_name="rec_id",
-        comparisons=[
-            cl.JaroWinklerAtThresholds("given_name", [0.9, 0.7]).configure(term_frequency_adjustments=True),
-            cl.JaroWinklerAtThresholds("surname", [0.9, 0.7]).configure(term_frequency_adjustments=True),
-            cl.DamerauLevenshteinAtThresholds("date_of_birth", [1, 2]),
-            cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
-            cl.JaroWinklerAtThresholds("address_1", [0.9, 0.7]),
-            cl.ExactMatch("street_number"),
-            cl.JaroWinklerAtThresholds("suburb", [0.9]),
-            cl.DamerauLevenshteinAtThresholds("postcode", [1]),
-            cl.ExactMatch("state"),
-        ],
-        blocking_rules_to_generate_predictions=[
-            block_on("given_name", "surname"), block_on("surname", "date_of_birth"), block_on("given_name", "postcode"),
-            block_on("soc_sec_id"), block_on("date_of_birth", "postcode"), block_on("address_1"),
-        ],
-    )
+    from bench.febrl4_bench import febrl_splink_settings
+
+    settings = febrl_splink_settings("dedupe_only" if len(data) == 1 else "link_only", "rec_id")
     con = duckdb.connect()
     db_api = DuckDBAPI(connection=con)
     inputs = [db_api.register(frame.astype(str).replace({"None": None}), dataset_display_name=name)
