@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     neo4j_standby_uri: str | None = Field(
         default=None, validation_alias=AliasChoices("CAMPUS_KG_NEO4J_STANDBY_URI", "NEO4J_STANDBY_URI"))
     neo4j_standby_database: str | None = None
-    neo4j_batch_size: int = Field(default=20_000, ge=1_000, le=50_000)
+    neo4j_batch_size: int = Field(default=5_000, ge=1_000, le=50_000)
+    neo4j_write_threads: int = Field(default=2, ge=1, le=16)
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")
     token_ttl_days: int = Field(default=90, ge=0, le=3650)

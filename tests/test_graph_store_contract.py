@@ -75,3 +75,22 @@ def test_nodes_and_relationships_come_back_as_dicts_with_their_label(backend, gr
     assert len(rows) == 1
     assert rows[0]["rel"]["_LABEL"] == "MEMBER_OF" and rows[0]["rel"]["role"] == "教授"
     assert rows[0]["other"]["_LABEL"] == "Organisation" and rows[0]["other"]["name"] == "计算机科学与工程学院"
+
+
+@each_backend
+def test_a_load_larger_than_one_batch_arrives_whole(backend, graph_store_factory):
+    """Neo4j loads batches in parallel write transactions (neo4j_batch_size, neo4j_write_threads):
+    every row of every batch must arrive, with its dates and timestamps, exactly once."""
+    store = graph_store_factory(backend)
+    store.apply_schema()
+    n = 12_345
+    ids = [f"P{i:08d}" for i in range(n)]
+    store.load_nodes("Person", pa.table({"id": ids, "name": [f"人{i}" for i in range(n)],
+                                         "birth_date": [dt.date(1950, 1, 1) + dt.timedelta(days=i) for i in range(n)]}))
+    store.load_nodes("Organisation", pa.table({"id": ["O00000001"], "name": ["计算机科学与工程学院"]}))
+    store.load_rels("MEMBER_OF", "Person", "Organisation",
+                    pa.table({"from": ids, "to": ["O00000001"] * n, "start_date": [dt.date(2000, 1, 1)] * n}))
+    assert store.count("Person") == n and store.count_rels("MEMBER_OF") == n
+    last = store.query("MATCH (p:Person {id: $id})-[m:MEMBER_OF]->() RETURN p.birth_date AS b, m.start_date AS s",
+                       {"id": ids[-1]})
+    assert last == [{"b": dt.date(1950, 1, 1) + dt.timedelta(days=n - 1), "s": dt.date(2000, 1, 1)}]

@@ -47,7 +47,7 @@ def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: 
         uri, database = neo4j_location(settings, neo4j_slot)
         return Neo4jStore(
             schema, uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
-            database=database, batch_size=settings.neo4j_batch_size,
+            database=database, batch_size=settings.neo4j_batch_size, write_threads=settings.neo4j_write_threads,
             query_timeout_ms=settings.query_timeout_ms,
         )
     raise GraphStoreError(f"unknown graph backend {backend!r}")

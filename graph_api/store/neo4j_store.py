@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import neo4j
@@ -18,7 +19,7 @@ class Neo4jStore(GraphStore):
     dialect = Neo4jDialect()
 
     def __init__(self, schema: GraphSchema, uri: str, user: str, password: str, *, database: str = "neo4j",
-                 batch_size: int = 20_000, query_timeout_ms: int = 10_000):
+                 batch_size: int = 5_000, query_timeout_ms: int = 10_000, write_threads: int = 2):
         super().__init__(schema)
         # Notifications (deprecations, "property key does not exist" on an empty label) would log a
         # warning per query; the answers are what matter here.
@@ -26,6 +27,7 @@ class Neo4jStore(GraphStore):
         self._driver.verify_connectivity()
         self._database = database
         self._batch_size = batch_size
+        self._parallel = write_threads
         self._timeout_s = query_timeout_ms / 1000
 
     def clear(self) -> None:
@@ -39,11 +41,20 @@ class Neo4jStore(GraphStore):
 
     def _write_batches(self, cypher: str, data: pa.Table) -> int:
         """One write transaction per batch of rows, each batch sent as one list per column, straight
-        from Arrow (the columns are already in the order the statement indexes them)."""
-        with self._driver.session(database=self._database) as session:
-            for batch in data.to_batches(max_chunksize=self._batch_size):
-                cols = [_wire(column).to_pylist() for column in batch.columns]
-                session.execute_write(lambda tx, c=cols: tx.run(cypher, cols=c).consume())
+        from Arrow (the columns are already in the order the statement indexes them). Batches go
+        in parallel transactions: the server's work per batch is what a load waits on."""
+        def write(batch: pa.RecordBatch) -> None:
+            cols = [_wire(column).to_pylist() for column in batch.columns]
+            with self._driver.session(database=self._database) as session:
+                session.execute_write(lambda tx: tx.run(cypher, cols=cols).consume())
+
+        batches = data.to_batches(max_chunksize=self._batch_size)
+        if len(batches) == 1:
+            write(batches[0])
+        else:
+            with ThreadPoolExecutor(max_workers=self._parallel, thread_name_prefix="neo4j-load") as pool:
+                for done in pool.map(write, batches):
+                    pass
         return data.num_rows
 
     def _bulk_load_nodes(self, table: NodeTable, data: pa.Table) -> int:
