@@ -75,11 +75,15 @@ def _state(lake: Lakehouse) -> dict[str, tuple]:
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory) -> Path:
     """A lakehouse holding a good load of the 100-record export."""
-    root = tmp_path_factory.mktemp("prop")
+    return _loaded(tmp_path_factory.mktemp("prop"), RECORDS)
+
+
+def _loaded(root: Path, records: int) -> Path:
+    """`root` with the mapping, an export of `records` staff and a lakehouse holding its good load."""
     (root / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
-    (root / "staff.csv").write_bytes(_csv(COLUMNS, [_row(i) for i in range(RECORDS)]))
+    (root / "staff.csv").write_bytes(_csv(COLUMNS, [_row(i) for i in range(records)]))
     with Lakehouse(root / "lake.duckdb") as lake:
-        assert ingest(load_mapping(root / "mapping.yaml"), lake).sources[0].loaded == RECORDS
+        assert ingest(load_mapping(root / "mapping.yaml"), lake).sources[0].loaded == records
         lake.con.execute("CHECKPOINT")
     return root
 
@@ -175,12 +179,7 @@ KILL_RECORDS = 4_000
 
 @pytest.fixture(scope="module")
 def kill_baseline(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("kill")
-    (root / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
-    (root / "staff.csv").write_bytes(_csv(COLUMNS, [_row(i) for i in range(KILL_RECORDS)]))
-    with Lakehouse(root / "lake.duckdb") as lake:
-        ingest(load_mapping(root / "mapping.yaml"), lake)
-        lake.con.execute("CHECKPOINT")
+    root = _loaded(tmp_path_factory.mktemp("kill"), KILL_RECORDS)
     # the next export: every record changed (other phone numbers), a thousand new ones
     rows = [{**_row(i), "手机": f"139{i:08d}".encode()} for i in range(KILL_RECORDS + 1_000)]
     (root / "next.csv").write_bytes(_csv(COLUMNS, rows))
