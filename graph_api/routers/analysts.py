@@ -32,7 +32,7 @@ from queries import load_query, names, needs_entity
 router = APIRouter(tags=["analysts 分析"])
 PERSON_ID = re.compile(r"^P\d{8,}$")
 NO_PROJECTION = ("no analyst projection for this build; rebuild with `campus-kg build-graph` "
-                 "(ad-hoc Cypher runs only on the analyst projection of a Ladybug build)")
+                 "(ad-hoc Cypher runs only on the analyst projection a build writes beside the graph)")
 
 
 def _persons_in(value: Any, found: set[str]) -> None:
