@@ -2,10 +2,11 @@
 documentation only, not by `campus-kg generate`), at several sizes.
 
 For each size the corpus is built, then the real command line runs as subprocesses and is timed:
-`campus-kg run --mapping … --workspace …`, `campus-kg evaluate --workspace … --truth … --mentions …`,
+`campus-kg run --mapping … --workspace …`, `campus-kg evaluate --workspace … --truth … --mentions … --json`,
 `campus-kg export links`. The section in bench/RESULTS.md gives pairwise and B-cubed P/R/F1, mention
-P/R, review items per Person record, the hard cases `evaluate` prints, and the exported links scored
-per pair of sources and per hard case of the corpus (tests/corpus/analyse.py).
+P/R, person pairwise P/R/F1 with mentions counted as records (issue 12's measure), review items per
+Person record, the calibration of match probabilities, the hard cases `evaluate` reports, and the
+exported links scored per pair of sources and per hard case of the corpus (tests/corpus/analyse.py).
 
     .venv/bin/python bench/corpus_bench.py [--persons 2000 10000] [--seed 7]
 """
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,22 +55,30 @@ def measure(persons: int, seed: int, work: Path) -> dict:
     ran = cli.campus_kg("run", "--mapping", str(corpus / "mapping.yaml"), "--workspace", str(ws))
     if ran.returncode != 0:
         raise SystemExit(f"campus-kg run failed ({ran.returncode}):\n{ran.output[-4000:]}")
-    evaluated = cli.campus_kg("evaluate", "--workspace", str(ws), "--truth", str(corpus / "truth_persons.csv"),
-                              "--mentions", str(corpus / "truth_mentions.csv"))
-    if evaluated.returncode != 0:
-        raise SystemExit(f"campus-kg evaluate failed:\n{evaluated.output[-4000:]}")
+    evaluation, evaluate_seconds = _evaluate(ws, corpus)
     links = cli.campus_kg("export", "links", "--workspace", str(ws), "--out", str(ws / "links.csv"))
     if links.returncode != 0:
         raise SystemExit(f"campus-kg export links failed:\n{links.output[-4000:]}")
     counts = cli.ingest_counts(ran.output)
     by_pair, by_case = analyse(corpus, ws / "links.csv", examples=3)
     stats = json.loads((corpus / "corpus_stats.json").read_text(encoding="utf-8"))
-    return {"persons": persons, "stats": stats, "seconds": {"run": ran.seconds, "evaluate": evaluated.seconds,
+    return {"persons": persons, "stats": stats, "seconds": {"run": ran.seconds, "evaluate": evaluate_seconds,
                                                             "export links": links.seconds},
             "balanced": all(r == lo + q for r, lo, q in counts.values()), "records": sum(r for r, _, _ in counts.values()),
-            "review": cli.review_items(ran.output), "evaluation": cli.evaluation(evaluated.output),
+            "evaluation": evaluation,
             "ambiguous_mentions": _ambiguous(ran.output), "breakdown": report(by_pair, by_case),
             "missed": {k: v for k, v in by_case.missed_examples.items() if k.startswith(("name_only", "homophone"))}}
+
+
+def _evaluate(ws: Path, corpus: Path) -> tuple[dict, float]:
+    """`campus-kg evaluate --json`: its stdout is the document (warnings, if any, go to stderr)."""
+    started = time.perf_counter()
+    proc = subprocess.run([cli.CLI, "evaluate", "--workspace", str(ws), "--truth", str(corpus / "truth_persons.csv"),
+                           "--mentions", str(corpus / "truth_mentions.csv"), "--json"],
+                          capture_output=True, text=True, env=cli.ENV, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"campus-kg evaluate failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    return json.loads(proc.stdout), time.perf_counter() - started
 
 
 def _ambiguous(output: str) -> int | None:
@@ -81,30 +92,54 @@ def body(results: list[dict]) -> str:
     rows = []
     for r in results:
         person = r["evaluation"]["entity_types"]["Person"]
-        m = r["evaluation"]["mentions"]
+        pw, b3 = person["pairwise"], person["bcubed"]
+        m, whole, review = (r["evaluation"][k] for k in ("mentions", "mentions_as_records", "review"))
         rows.append([f"{r['persons']:,}", f"{person['records']:,}", f"{r['records']:,}",
-                     f"{person['precision']:.4f}", f"{person['recall']:.4f}", f"{person['f1']:.4f}",
-                     f"{person['b3_precision']:.4f} / {person['b3_recall']:.4f}",
+                     f"{pw['precision']:.4f}", f"{pw['recall']:.4f}", f"{pw['f1']:.4f}",
+                     f"{b3['precision']:.4f} / {b3['recall']:.4f}",
                      f"{m['precision']:.4f} / {m['recall']:.4f}",
-                     f"{r['review'] / person['records']:.3f} ({r['review']:,})",
+                     f"{whole['precision']:.4f} / {whole['recall']:.4f} / {whole['f1']:.4f} ({whole['mentions']:,})",
+                     f"{review['per_person_record']:.3f} ({review['person_items']:,})",
                      f"{r['ambiguous_mentions']:,}",
                      " / ".join(f"{r['seconds'][k]:.1f}" for k in ("run", "evaluate", "export links")),
                      "yes" if r["balanced"] else "NO"])
     out = [GOAL + ". Corpus: `tests/corpus/build_corpus.py` (twelve exports of ten systems; see its docstring). "
            "Command per size: `campus-kg run --mapping corpus/mapping.yaml --workspace ws`, `campus-kg evaluate "
-           "--workspace ws --truth corpus/truth_persons.csv --mentions corpus/truth_mentions.csv`, "
+           "--workspace ws --truth corpus/truth_persons.csv --mentions corpus/truth_mentions.csv --json`, "
            "`campus-kg export links --workspace ws --out links.csv`.", "",
            table(["persons", "person records", "all records", "pairwise P", "pairwise R", "pairwise F1", "B³ P / R",
-                  "mentions P / R", "person review items per record (items)", "ambiguous mentions",
+                  "mentions P / R", "with mentions as records P / R / F1 (mentions)",
+                  "person review items per record (items)", "ambiguous mentions",
                   "seconds: run / evaluate / export", "read = loaded + quarantined"], rows), FINDINGS]
     for r in results:
         hard = r["evaluation"]["hard_cases"]
         out += ["", f"**{r['persons']:,} persons** — `evaluate`'s hard cases:", "",
                 table(["pairs", "of them", "correct", "rate"],
                       [[v["pairs"], k, v["correct"], f"{v['rate']:.4f}"] for k, v in hard.items()]),
+                "", *_calibration(r["evaluation"]["calibration"]),
                 "", "Exported links against the corpus truth (tests/corpus/analyse.py), worst source pairs first:", "",
                 r["breakdown"]]
     return "\n".join(out)
+
+
+def _calibration(calibration: dict) -> list[str]:
+    """`evaluate`'s calibration tables: the deciles of predicted probability against what was observed."""
+    out = []
+    for what, label in (("pairs", "record pairs"), ("entities", "record / mention to master")):
+        cal = calibration[what]
+        if not cal["available"]:
+            out += [f"Calibration ({label}): no `{cal['table']}` in the workspace.", ""]
+            continue
+
+        def shown(v: float | None) -> str:
+            return "—" if v is None else f"{v:.4f}"
+
+        out += [f"Calibration ({label}, `{cal['table']}`): {cal['labelled']:,} of {cal['scored']:,} scored rows "
+                f"labelled; Brier {shown(cal['brier'])}, ECE {shown(cal['ece'])}.", "",
+                table(["predicted", "count", "mean predicted", "observed"],
+                      [[f"{b['lower']:.1f}–{b['upper']:.1f}", f"{b['count']:,}", shown(b["mean_predicted"]),
+                        shown(b["observed"])] for b in cal["bins"]]), ""]
+    return out
 
 
 def main() -> None:

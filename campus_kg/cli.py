@@ -135,16 +135,91 @@ def evaluate_cmd(workspace: WorkspaceOpt,
                  mentions: Annotated[Path | None, typer.Option(
                      "--mentions", exists=True, dir_okay=False,
                      help="CSV: source,record_key,position,mention,entity_id (EXTERNAL for outsiders).")] = None,
+                 as_json: Annotated[bool, typer.Option(
+                     "--json", help="Print one JSON document with every figure (and nothing else) instead of "
+                                    "tables.")] = False,
                  ) -> None:
-    """Pairwise and B-cubed precision / recall / F1 per entity type against a truth file."""
-    from resolution.evaluate import NothingToEvaluate
-    from resolution.status import ResolutionIncomplete
+    """Pairwise and B-cubed P / R / F1 per entity type against a truth file, mentions (also counted as
+    records) and the calibration of match probabilities."""
+    import json
 
+    from ingest.lakehouse import Lakehouse
+    from resolution.evaluate import BadTruthFile, NothingToEvaluate, evaluation
+    from resolution.status import ResolutionIncomplete, require_complete
+
+    ws = Workspace.at(workspace)
     try:
-        pipeline.run_evaluate(Workspace.at(workspace), truth, mentions, console)
-    except (ResolutionIncomplete, NothingToEvaluate) as exc:
-        console.print(f"[red]cannot evaluate 无法评估[/]: {exc}")
+        with Lakehouse(ws.lakehouse, read_only=True) as lake:
+            require_complete(lake, str(ws.root))  # no score over a resolution that did not finish
+            if as_json:  # a long query's progress bar would land on stdout, inside the document
+                lake.con.execute("SET enable_progress_bar = false")
+            report = evaluation(lake, truth, mentions)
+    except (ResolutionIncomplete, NothingToEvaluate, BadTruthFile) as exc:
+        (Console(stderr=True) if as_json else console).print(f"[red]cannot evaluate 无法评估[/]: {exc}")
         raise typer.Exit(1) from None
+    if as_json:  # stdout holds the document only: scripts parse it
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_evaluation(report)
+
+
+def _print_evaluation(report: dict) -> None:
+    """The tables of `campus-kg evaluate`, drawn from the JSON document (the two never disagree)."""
+    table = Table(title="evaluation 评估: pairwise and B-cubed")
+    for col in ("entity type 实体类型", "records 记录", "pairwise P", "pairwise R", "pairwise F1", "B³ P", "B³ R",
+                "B³ F1"):
+        table.add_column(col, justify="left" if col.startswith("entity") else "right")
+    for et, score in report["entity_types"].items():
+        pw, b3 = score["pairwise"], score["bcubed"]
+        table.add_row(et, str(score["records"]), *(f"{v:.4f}" for v in (
+            pw["precision"], pw["recall"], pw["f1"], b3["precision"], b3["recall"], b3["f1"])))
+    console.print(table)
+    hard = Table(title="hard cases 难例 (Person)")
+    for col in ("pairs 样本对", "of them 其中", "correct 正确", "rate 比率"):
+        hard.add_column(col, justify="right" if col != "of them 其中" else "left")
+    for label, b in report["hard_cases"].items():
+        hard.add_row(str(b["pairs"]), label, str(b["correct"]), f"{b['rate']:.4f}")
+    console.print(hard)
+    if (m := report["mentions"]) is not None:
+        console.print(f"person mentions 人员提及: {m['mentions']} ({m['internal']} internal, {m['external']} external); "
+                      f"linked correctly {m['linked_correctly']}, wrongly {m['linked_wrongly']}; precision "
+                      f"{m['precision']:.4f}, recall {m['recall']:.4f}; external kept external "
+                      f"{m['external_kept_external']}/{m['external']}")
+        r = report["mentions_as_records"]
+        whole = Table(title="person pairwise, mentions counted as records 人员成对评估（提及计为记录）")
+        for col in ("records 记录", "of them mentions 其中提及", "true pairs 真实对", "predicted pairs 预测对",
+                    "correct 正确", "pairwise P", "pairwise R", "pairwise F1"):
+            whole.add_column(col, justify="right")
+        whole.add_row(*(str(r[k]) for k in ("records", "mentions", "true_pairs", "predicted_pairs", "correct_pairs")),
+                      *(f"{r[k]:.4f}" for k in ("precision", "recall", "f1")))
+        console.print(whole)
+    for what, label in (("pairs", "record pairs 记录对"), ("entities", "record/mention → master 记录/提及对主数据")):
+        _print_calibration(report["calibration"][what], label)
+    review = report["review"]
+    console.print(f"review 待审: {review['person_items']} person items for {review['person_records']} person records, "
+                  f"{review['per_person_record']:.4f} per record 每条记录")
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def _print_calibration(cal: dict, label: str) -> None:
+    if not cal["available"]:
+        console.print(f"calibration 校准 ({label}): no table {cal['table']} in this workspace 工作区无此表 "
+                      "(resolved by an older version: `campus-kg resolve` writes it)")
+        return
+    table = Table(title=f"calibration 校准: {label} ({cal['table']})",
+                  caption=f"{cal['labelled']} of {cal['scored']} scored rows labelled 有真值; "
+                          f"Brier {_fmt(cal['brier'])}, ECE 期望校准误差 {_fmt(cal['ece'])}")
+    for col in ("predicted 预测概率", "count 数量", "mean predicted 平均预测", "observed 实际同一", "gap 偏差"):
+        table.add_column(col, justify="right")
+    for b in cal["bins"]:
+        closing = "]" if b["upper"] >= 1 else ")"
+        gap = None if b["count"] == 0 else b["mean_predicted"] - b["observed"]
+        table.add_row(f"[{b['lower']:.1f}, {b['upper']:.1f}{closing}", str(b["count"]), _fmt(b["mean_predicted"]),
+                      _fmt(b["observed"]), "—" if gap is None else f"{gap:+.4f}")
+    console.print(table)
 
 
 @app.command("model")

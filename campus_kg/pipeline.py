@@ -134,7 +134,8 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
     state = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value())
     decisions = [Decision(d["record_a"], d["record_b"], d["judgement"]) for d in state.decisions("Person")]
     return LinkageOptions(model_path=workspace.person_model, match_threshold=settings.match_threshold,
-                          review_threshold=settings.review_threshold, decisions=decisions)
+                          review_threshold=settings.review_threshold, decisions=decisions,
+                          mention_match_threshold=settings.mention_match_threshold)
 
 
 @exclusive("resolve")
@@ -157,7 +158,8 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
         table.add_row(et, str(result.records[et]), str(n))
     console.print(table)
     console.print(f"{len(options.decisions)} steward decisions applied; {result.probabilistic_links} probabilistic "
-                  f"links at p ≥ {settings.match_threshold}; {result.review_items} pairs for review "
+                  f"links at p ≥ {settings.match_threshold}; {result.entity_links} weakly identified records "
+                  f"linked to the one entity that fits; {result.review_items} items for review "
                   f"(p ≥ {settings.review_threshold}); model saved to {workspace.person_model}")
     if result.mentions:
         console.print("person mentions by name 按姓名提及: " + ", ".join(f"{k} {v}" for k, v in result.mentions.items()))
@@ -168,12 +170,13 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
 
 
 def publish_review_queue(lake: Lakehouse, out: Path) -> None:
-    """The review queue with each pair's departments and master IDs, replaced atomically."""
+    """The review queue with each pair's departments and master IDs, replaced atomically; the items
+    whose decision teaches the model most first (resolution/review_priority.py)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.parquet")
     lake.con.execute(f"""COPY (
         SELECT q.item_id, q.entity_type, q.record_a, q.record_b, q.match_probability, q.match_weight, q.reason,
-               CAST(q.evidence AS VARCHAR) AS evidence, q.run_id,
+               CAST(q.evidence AS VARCHAR) AS evidence, q.run_id, q.priority,
                la.master_id AS master_a, lb.master_id AS master_b,
                sa.department AS department_a, sb.department AS department_b
         FROM res_review q
@@ -181,7 +184,7 @@ def publish_review_queue(lake: Lakehouse, out: Path) -> None:
         LEFT JOIN res_link lb ON lb.member_id = q.record_b
         LEFT JOIN dwd_record ra ON ra.record_id = q.record_a LEFT JOIN source_system sa ON sa.system = ra.system
         LEFT JOIN dwd_record rb ON rb.record_id = q.record_b LEFT JOIN source_system sb ON sb.system = rb.system
-        ORDER BY q.match_probability DESC, q.item_id) TO '{tmp}' (FORMAT parquet)""")
+        ORDER BY q.priority DESC NULLS LAST, q.item_id) TO '{tmp}' (FORMAT parquet)""")  # most to learn first
     tmp.replace(out)
 
 

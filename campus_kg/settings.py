@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     neo4j_standby_database: str | None = None
     neo4j_batch_size: int = Field(default=5_000, ge=1_000, le=50_000)
     neo4j_write_threads: int = Field(default=2, ge=1, le=16)
+    # The `imports` directory of a local tools/neo4j-server: full builds replace the standby's store by an
+    # offline import there instead of UNWIND (graph_api.store.neo4j_import). Unset: UNWIND (docker-compose).
+    neo4j_import_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("CAMPUS_KG_NEO4J_IMPORT_DIR", "NEO4J_IMPORT_DIR"))
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")
     token_ttl_days: int = Field(default=90, ge=0, le=3650)
@@ -58,6 +62,7 @@ class Settings(BaseSettings):
     cypher_per_user_concurrency: int = Field(default=2, ge=1)
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
+    mention_match_threshold: float = Field(default=0.95, gt=0, lt=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)
     quality_yellow: float = Field(default=0.90, ge=0, le=1)
     quality_timeliness_days: int = Field(default=400, ge=1)

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.analyst_graph import AnalystProjection
-from graph_api.patch import PatchPlan, delete_scope, plan_patch, refresh_last_seen, write_snapshot
+from graph_api.patch import RECORD_LINKS_SQL, PatchPlan, delete_scope, plan_patch, refresh_last_seen, write_snapshot
 from graph_api.store import GraphStore
 from graph_api.targets import build_target
 from ingest.lakehouse import DUCK_TYPES, LINEAGE_RUNS_SQL, Lakehouse
@@ -157,6 +157,7 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
     """(type, from label, to label, table) for every relationship the sources imply."""
     specs = lake.con.execute("""SELECT DISTINCT r.rel_type, r.direction, r.target_type, r.match_on, d.entity_type
         FROM dwd_relation r JOIN dwd_record d USING (record_id) ORDER BY ALL""").fetchall()
+    by_name: set[tuple] = set()  # mentions by `name` and by `author_name` are one frame (res_mention holds both)
     for rel_type, direction, target_type, match_on, own_type in specs:
         if target_type == "Organisation" and match_on == "name":
             _org_lookup(lake)
@@ -166,7 +167,9 @@ def relation_frames(lake: Lakehouse, result: BuildResult):
         elif target_type == "Person" and match_on in ("staff_no", "student_no", "id_number"):
             _person_lookup(lake, match_on)
         elif target_type == "Person" and match_on in ("name", "author_name"):
-            yield from _mention_frames(lake, rel_type, direction, own_type, result)
+            if (rel_type, direction, own_type) not in by_name:
+                by_name.add((rel_type, direction, own_type))
+                yield from _mention_frames(lake, rel_type, direction, own_type, result)
             continue
         else:
             n = lake.con.execute("SELECT count(*) FROM dwd_relation WHERE rel_type = ? AND match_on = ?",
@@ -250,7 +253,7 @@ def graph_frames(lake: Lakehouse, result: BuildResult, edges: list[tuple[str, st
                        CASE WHEN l.rule LIKE 'probabilistic:%' THEN TRY_CAST(split_part(l.rule, ':', 2) AS DOUBLE)
                             WHEN l.rule LIKE 'exact:%' OR l.rule LIKE 'steward:%' THEN 1.0 END AS probability,
                        CASE WHEN l.rule LIKE 'steward:%' THEN split_part(l.rule, ':', 2) END AS decision
-                FROM res_link l JOIN dwd_record d ON d.record_id = l.member_id
+                FROM ({RECORD_LINKS_SQL}) l JOIN dwd_record d ON d.record_id = l.member_id
                 WHERE l.entity_type = ? {_only("l.member_id", "_scope_linked", scoped)}""", [entity_type]),
                         "SourceRecord", entity_type)
     statements = _only("h.statement_id", "_scope_statements", scoped)

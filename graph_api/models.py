@@ -206,6 +206,8 @@ class ReviewItem(BaseModel):
     master_b: str | None
     match_probability: float | None
     match_weight: float | None
+    # what a decision teaches the model, 0 … 1 (resolution/review_priority.py); the queue's order
+    priority: float | None = None
     reason: str | None
     departments: list[str]
     status: Literal["open", "decided"]

@@ -32,12 +32,20 @@ from queries import load_query
 
 DELETE_BATCH = 10_000
 
+# Source records resolved to a master entity (RESOLVED_TO): resolution's links, and each row of a
+# mention source to the entity of the record it names a person on (docs/mapping.md, "Mention
+# sources"): the row that stated an authorship stays in the entity's lineage.
+RECORD_LINKS_SQL = """SELECT member_id, entity_type, master_id, rule FROM res_link
+    UNION ALL
+    SELECT DISTINCT r.stated_by, l.entity_type, l.master_id, 'mention' FROM dwd_relation r
+    JOIN res_link l ON l.member_id = r.record_id WHERE r.stated_by IS NOT NULL"""
+
 # name -> SQL over the lakehouse. Each snapshot file is compared with its query's rows now.
 SNAPSHOT_SQL = {
     # Digests keep the snapshot small and the comparison fast: one hash per record, one per entity.
     "records": """SELECT record_id, hash(entity_type, record_key, row_hash, system, table_name,
                          COALESCE(version_run, run_id)) AS digest FROM dwd_record""",
-    "links": "SELECT member_id, entity_type, master_id, rule FROM res_link",
+    "links": RECORD_LINKS_SQL,
     "attributes": """SELECT master_id, entity_type, bit_xor(hash(property, value, source_record_id, rule)) AS digest
                      FROM res_attribute GROUP BY ALL""",
     "former": """SELECT master_id, entity_type, status, merged_into, updated_run FROM res_master_registry
@@ -130,16 +138,16 @@ def plan_patch(lake: Lakehouse, snapshot: Path | None, edges: list, max_share: f
             SELECT master_id AS id, entity_type FROM ({links})
             UNION ALL SELECT master_id, entity_type FROM ({attributes})
             UNION ALL SELECT merged_into, entity_type FROM ({former}) WHERE merged_into IS NOT NULL
-            UNION ALL SELECT l.master_id, l.entity_type FROM res_link l
+            UNION ALL SELECT l.master_id, l.entity_type FROM ({RECORD_LINKS_SQL}) l
                 JOIN _scope_records c ON c.id = l.member_id
             UNION ALL SELECT l.master_id, l.entity_type FROM _before_links l
                 JOIN _scope_records c ON c.id = l.member_id
             UNION ALL SELECT "from", start_label FROM _changed_edges
             UNION ALL SELECT "to", end_label FROM _changed_edges)
         WHERE id IS NOT NULL""")
-    con.execute("""CREATE OR REPLACE TEMP TABLE _scope_linked AS SELECT DISTINCT id FROM (
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _scope_linked AS SELECT DISTINCT id FROM (
         SELECT id FROM _scope_records
-        UNION ALL SELECT l.member_id FROM res_link l JOIN _scope_masters m ON m.id = l.master_id
+        UNION ALL SELECT l.member_id FROM ({RECORD_LINKS_SQL}) l JOIN _scope_masters m ON m.id = l.master_id
         UNION ALL SELECT l.member_id FROM _before_links l JOIN _scope_masters m ON m.id = l.master_id)""")
     con.execute("""CREATE OR REPLACE TEMP TABLE _scope_statements AS SELECT DISTINCT h.statement_id AS id
         FROM dwd_statement_history h JOIN _scope_linked r ON r.id = h.record_id""")

@@ -6,7 +6,7 @@ are applied by the callers' routers (they know who asks and through which endpoi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import HTTPException, status
 
@@ -14,6 +14,7 @@ from graph_api.models import (AttributeValue, Candidate, Category, Membership, P
                               SourceRecordRef)
 from graph_api.lineage import source_systems
 from graph_api.served_graph import ServedGraph
+from graph_api.store import PersonRead
 from ontology.masking import FULLY_MASKED, SEES_SENSITIVE, mask, may_see
 from ontology.model import load_ontology
 from queries import load_query
@@ -24,7 +25,8 @@ CATEGORIES = {  # order of the personal data centre's sections
     "assets": ("资产", "Assets"), "library": ("图书馆", "Library"), "campus_card": ("一卡通", "Campus card"),
     "finance": ("财务", "Finance"), "student_affairs": ("学生事务", "Student affairs"),
 }
-# Relationship -> (Chinese label, English label, the other end's title property, its detail properties)
+# Relationship -> (Chinese label, English label, the other end's title property, its detail properties).
+# The store reads only these properties (graph_api.store.dialects.PERSON_PARTS): add one there too.
 RELATED = {
     "AUTHOR_OF": ("科研成果", "Research outputs", "title", ("rank", "publication_year")),
     "LEADS": ("主持项目", "Projects led", "title", ("project_start", "funding")),
@@ -34,9 +36,32 @@ RELATED = {
 }
 
 
+class Found(NamedTuple):
+    """A requested ID resolved to its master person."""
+    master_id: str
+    status: str  # `active`, or `merged` for a former ID
+    node: dict  # the master node
+    read: PersonRead | None = None  # the whole record, when this resolution just read it
+
+
+def find_person(graph: ServedGraph, requested: str) -> Found:
+    """The master person an ID names: a former ID answers with the entity it was merged into. The
+    person's whole record comes with it when it was read now (one store call); the per-build cache
+    keeps the resolution only (records have a cache of their own)."""
+    fresh: list[Found] = []
+
+    def compute() -> Found:
+        fresh.append(_find_person(graph, requested))
+        return fresh[0]._replace(read=None)
+
+    cached = _per_build(graph, ("resolve", requested), compute)
+    return fresh[0] if fresh else cached
+
+
 def resolve_person(graph: ServedGraph, requested: str) -> tuple[str, str, dict]:
     """(master ID, status, master node): a former ID answers with the entity it was merged into."""
-    return _per_build(graph, ("resolve", requested), lambda: _resolve_person(graph, requested))
+    found = find_person(graph, requested)
+    return found.master_id, found.status, found.node
 
 
 def _per_build(graph, key, compute):
@@ -48,15 +73,15 @@ def _per_build(graph, key, compute):
     return memo(key, compute, cache="person_records", limit=graph.settings.person_cache_size)
 
 
-def _resolve_person(graph: ServedGraph, requested: str) -> tuple[str, str, dict]:
-    rows = graph.query(load_query("person_master"), {"id": requested})
-    if rows:
-        return requested, "active", rows[0]["person"]
+def _find_person(graph: ServedGraph, requested: str) -> Found:
+    read = graph.person_read(requested)
+    if read.person is not None:
+        return Found(requested, "active", read.person, read)
     former = graph.query(load_query("former_id"), {"id": requested})
     if former and former[0]["merged_into"]:
-        merged = graph.query(load_query("person_master"), {"id": former[0]["merged_into"]})
-        if merged:
-            return former[0]["merged_into"], "merged", merged[0]["person"]
+        merged = graph.person_read(former[0]["merged_into"])
+        if merged.person is not None:
+            return Found(former[0]["merged_into"], "merged", merged.person, merged)
     if former:
         raise HTTPException(status.HTTP_410_GONE, f"{requested} was retired on {former[0]['changed_at']}")
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no person {requested}")
@@ -75,18 +100,23 @@ NOT_YOURS = "a person may read only their own record"
 def ensure_self(graph: ServedGraph, principal, requested: str) -> tuple[str, str, dict]:
     """The person asked for (resolved); a `self` caller only reaches their own (by a current or
     former ID), and any other ID, existing or not, is the same 403."""
+    return tuple(find_permitted(graph, principal, requested)[:3])  # type: ignore[return-value]
+
+
+def find_permitted(graph: ServedGraph, principal, requested: str) -> Found:
+    """ensure_self, with the person's record when it was read now."""
     if principal.role != "self":
-        return resolve_person(graph, requested)
+        return find_person(graph, requested)
     own = principal.person_id
     if own and requested == own:
-        return resolve_person(graph, requested)  # their own ID: a 404 or 410 tells them nothing new
+        return find_person(graph, requested)  # their own ID: a 404 or 410 tells them nothing new
     if not own:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
     try:
-        resolved = resolve_person(graph, requested)
+        resolved = find_person(graph, requested)
     except HTTPException:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS) from None
-    if resolve_person_id(graph, own)[0] != resolved[0]:
+    if resolve_person_id(graph, own)[0] != resolved.master_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
     return resolved
 
@@ -107,20 +137,27 @@ def _plain(value: Any) -> Any:
 
 
 def person_record(graph: ServedGraph, requested: str, role: str,
-                  resolved: tuple[str, str, dict] | None = None) -> PersonRecord:
+                  resolved: Found | tuple[str, str, dict] | None = None) -> PersonRecord:
     """The record as `role` may see it. Cached per served build and per kind of viewer (sensitive
-    values shown or masked); the access log is written by the caller for every read all the same."""
+    values shown or masked); the access log is written by the caller for every read all the same.
+    `resolved` (find_permitted's answer) saves reading the person again."""
     sees = role in SEES_SENSITIVE
-    return _per_build(graph, ("record", requested, sees),
-                      lambda: _person_record(graph, requested, role, resolved or resolve_person(graph, requested)))
+
+    def compute() -> PersonRecord:
+        found = resolved if isinstance(resolved, Found) else find_person(graph, requested)
+        read = found.read if found.read is not None else graph.person_read(found.master_id)
+        return _person_record(graph, requested, role, found.master_id, found.status, read)
+
+    return _per_build(graph, ("record", requested, sees), compute)
 
 
-def _person_record(graph: ServedGraph, requested: str, role: str, resolved: tuple[str, str, dict]) -> PersonRecord:
-    master_id, state, node = resolved
+def _person_record(graph: ServedGraph, requested: str, role: str, master_id: str, state: str,
+                   read: PersonRead) -> PersonRecord:
+    node = read.person
     ont = load_ontology()
     systems = source_systems(graph)
     by_property: dict[str, list[dict]] = {}
-    for s in sorted(graph.query(load_query("person_values"), {"id": master_id}),
+    for s in sorted(read.statements,
                     key=lambda s: (not s["chosen"], s["authority"] if s["authority"] is not None else 99,
                                    s["record_id"])):
         s["system_name"] = systems.get(s["system"], {}).get("name")
@@ -159,10 +196,10 @@ def _person_record(graph: ServedGraph, requested: str, role: str, resolved: tupl
                                system_name=systems.get(r["system"], {}).get("name"),
                                department=systems.get(r["system"], {}).get("department"), table=r["table_name"],
                                record_key=r["record_key"], rule=r["rule"])
-               for r in sorted(graph.query(load_query("person_sources"), {"id": master_id}),
+               for r in sorted(read.sources,
                                key=lambda r: (r["system"], r["table_name"] or "", r["record_key"]))]
     memberships, related = [], []
-    for row in graph.query(load_query("person_relationships"), {"id": master_id}):
+    for row in read.relationships:
         rel, other = row["rel"], row["other"]
         kind = rel["_LABEL"]
         if kind == "MEMBER_OF":
@@ -175,7 +212,7 @@ def _person_record(graph: ServedGraph, requested: str, role: str, resolved: tupl
                                title=other.get(title), properties={k: _plain(merged[k]) for k in details
                                                                    if merged.get(k) is not None}))
     zh, en, _, _ = RELATED["ADVISES"]
-    for r in graph.query(load_query("person_advisors"), {"id": master_id}):
+    for r in read.advisors:
         related.append(Related(relation="ADVISES", direction="in", label_zh=zh, label_en=en, id=r["id"],
                                title=r["title"], properties={k: _plain(r[k]) for k in ("role", "start_date",
                                                                                        "end_date") if r[k]}))

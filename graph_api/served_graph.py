@@ -18,7 +18,7 @@ from typing import Any
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.store import GraphStore, open_store
+from graph_api.store import GraphStore, PersonRead, open_store
 
 
 class GraphUnavailable(RuntimeError):
@@ -44,11 +44,13 @@ class ServedGraph:
         self._build: _Build | None = None
         self._pointer_stamp: tuple[int, int] | None = None
         self._pointer: dict | None = None
+        # Stat'ed on every lease (several per request): the path built once, not per call.
+        self._pointer_path = os.fspath(workspace.current_graph_pointer)
 
     def _read_pointer(self) -> dict | None:
         """The CURRENT pointer, read again only when the file changed (it is replaced, never edited)."""
         try:
-            st = os.stat(self.workspace.current_graph_pointer)
+            st = os.stat(self._pointer_path)
         except FileNotFoundError:
             return None
         stamp = (st.st_ino, st.st_mtime_ns)
@@ -97,6 +99,11 @@ class ServedGraph:
               max_rows: int | None = None) -> list[dict[str, Any]]:
         with self._lease() as build:
             return build.store.query(cypher, parameters, max_rows)
+
+    def person_read(self, person_id: str) -> PersonRead:
+        """A master person's whole record in one store call (GraphStore.person_read)."""
+        with self._lease() as build:
+            return build.store.person_read(person_id)
 
     def memo(self, key: Hashable, compute: Callable[[], Any], cache: str = "lookups",
              limit: int | None = None) -> Any:

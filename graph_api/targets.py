@@ -14,6 +14,7 @@ from pathlib import Path
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.store import GraphStore, GraphStoreError, open_store
+from graph_api.store.factory import open_neo4j_import
 
 
 class BuildTarget(ABC):
@@ -102,9 +103,12 @@ class Neo4jTarget(BuildTarget):
     """Neo4j Community has one user database per server, so a build never writes the one being served:
     it clears and loads the other slot (`primary` = neo4j_uri, `standby` = neo4j_standby_uri, see
     graph_api.store.factory.neo4j_location), and the pointer names that slot once the load is
-    complete. Every Neo4j build is a full one: a patch would have to start from a copy of the served
-    database. The analyst projection is an embedded Ladybug file beside it, as with the Ladybug backend,
-    so analysts' Cypher runs in the same isolated workers whichever backend serves the API."""
+    complete. With `neo4j_import_dir` (the local tools/neo4j-server) the slot's store is replaced by an
+    offline import instead, 3–4× faster than UNWIND (bench/RESULTS.md); docker-compose's servers,
+    whose files a build cannot reach, load with UNWIND. Every Neo4j build is a full one: a patch would
+    have to start from a copy of the served database. The analyst projection is an embedded Ladybug
+    file beside it, as with the Ladybug backend, so analysts' Cypher runs in the same isolated workers
+    whichever backend serves the API."""
 
     backend = "neo4j"
     patchable = False
@@ -117,6 +121,12 @@ class Neo4jTarget(BuildTarget):
         self.slot = "standby" if serving == "primary" else "primary"
 
     def fresh(self, build_id: str) -> tuple[GraphStore, str | None]:
+        if self.settings.neo4j_import_dir is not None:
+            # The slot's store is replaced by an offline import when the build closes it; emptied now,
+            # so a build killed half-way leaves an empty standby, as the UNWIND path does.
+            store = open_neo4j_import(self.settings, self.slot)
+            store.reset()  # type: ignore[attr-defined]
+            return store, None
         store = open_store(self.settings, backend="neo4j", neo4j_slot=self.slot)
         store.clear()  # type: ignore[attr-defined]
         return store, None

@@ -38,6 +38,18 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+# The record that owns a row of a record table (as `t`): a relationship a mention source's row states
+# belongs to that row, not to the parent record it is about.
+RELATION_OWNER = "COALESCE(t.stated_by, t.record_id)"
+
+
+NEWER_RELATION_COLUMNS = ("stated_by", "mention_org")  # the last columns dwd_relation gained
+
+
+def _owner(table: str) -> str:
+    return RELATION_OWNER if table == "dwd_relation" else "t.record_id"
+
+
 def dwd_table(entity_type: str) -> str:
     return f"dwd_{entity_type.lower()}_record"
 
@@ -69,6 +81,8 @@ class Lakehouse:
             "temp_directory": str(self.path.with_suffix(".tmp"))})
         if not read_only:
             self._ensure_tables()
+        else:
+            self._read_older_layout()
 
     def close(self) -> None:
         self.con.close()
@@ -78,6 +92,20 @@ class Lakehouse:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _read_older_layout(self) -> None:
+        """A workspace written before mention sources and opened read-only (so not migrated, e.g.
+        `build-graph` or `evaluate` right after an upgrade): a temporary view gives dwd_relation the
+        newer columns, empty, for this connection only."""
+        if not self.has_table("dwd_relation"):
+            return
+        have = {r[0] for r in self.con.execute("DESCRIBE dwd_relation").fetchall()}
+        missing = [c for c in NEWER_RELATION_COLUMNS if c not in have]
+        if missing:
+            database = fetch_one(self.con, "SELECT current_database()")[0]
+            added = "".join(f", NULL::VARCHAR AS {c}" for c in missing)
+            self.con.execute(f"""CREATE OR REPLACE TEMP VIEW dwd_relation AS
+                SELECT *{added} FROM {quote(database)}.main.dwd_relation""")
 
     def _ensure_tables(self) -> None:
         """Creates the tables, and adds columns a newer version declares to an older workspace's
@@ -119,9 +147,13 @@ class Lakehouse:
             statement_id VARCHAR, source VARCHAR, record_id VARCHAR, property VARCHAR,
             column_name VARCHAR, value VARCHAR, original VARCHAR, first_seen_run VARCHAR,
             last_seen_run VARCHAR, retired_run VARCHAR)""")
+        # A mention source's row (docs/mapping.md) states a relationship of its parent's record
+        # (record_id): `stated_by` is that row's record, which owns the relationship (RELATION_OWNER),
+        # `mention_org` the unit the row gives the mentioned person. Both NULL for a record's own.
         create("""CREATE TABLE IF NOT EXISTS dwd_relation (
             record_id VARCHAR, rel_type VARCHAR, direction VARCHAR, target_type VARCHAR,
-            match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER, properties JSON)""")
+            match_on VARCHAR, target_value VARCHAR, target_keys VARCHAR, position INTEGER, properties JSON,
+            stated_by VARCHAR, mention_org VARCHAR)""")
         create("""CREATE TABLE IF NOT EXISTS source_authority (
             source VARCHAR, property VARCHAR, rank INTEGER, PRIMARY KEY (source, property))""")
         create("""CREATE TABLE IF NOT EXISTS source_field (
@@ -215,7 +247,7 @@ class Lakehouse:
                          [source_name])
         for table in self._record_tables():
             self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _prev_{table} AS
-                SELECT t.* FROM {table} t SEMI JOIN _prev p ON p.record_id = t.record_id""")
+                SELECT t.* FROM {table} t SEMI JOIN _prev p ON p.record_id = {_owner(table)}""")
 
     def _record_tables(self) -> list[str]:
         """Every table holding a record's current state, keyed by record_id."""
@@ -231,7 +263,7 @@ class Lakehouse:
         try:
             for table in self._record_tables():
                 self.con.execute(f"""INSERT INTO {table} SELECT t.* FROM _prev_{table} t
-                    SEMI JOIN _restore_ids r ON r.record_id = t.record_id""")
+                    SEMI JOIN _restore_ids r ON r.record_id = {_owner(table)}""")
             return fetch_one(self.con, "SELECT count(*) FROM _prev SEMI JOIN _restore_ids USING (record_id)")[0]
         finally:
             self.con.unregister("_restore_ids")
@@ -284,6 +316,11 @@ class Lakehouse:
         c.execute("""UPDATE dwd_statement_history h SET retired_run = ? FROM _gone g
             WHERE h.statement_id = g.statement_id""", [run_id])
 
+    def record_keys(self, source_name: str) -> set[str]:
+        """The record keys a source holds now."""
+        return {k for (k,) in self.con.execute("SELECT record_key FROM dwd_record WHERE source = ?",
+                                               [source_name]).fetchall()}
+
     def has_table(self, name: str) -> bool:
         return fetch_one(self.con, "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])[0] > 0
 
@@ -294,5 +331,5 @@ class Lakehouse:
         for cls in ont.master_classes():
             self.con.execute(f"DELETE FROM {dwd_table(cls.name)} WHERE record_id IN ({ids})", [source_name])
         self.con.execute(f"DELETE FROM dwd_statement WHERE record_id IN ({ids})", [source_name])
-        self.con.execute(f"DELETE FROM dwd_relation WHERE record_id IN ({ids})", [source_name])
+        self.con.execute(f"DELETE FROM dwd_relation t WHERE {_owner('dwd_relation')} IN ({ids})", [source_name])
         self.con.execute("DELETE FROM dwd_record WHERE source = ?", [source_name])

@@ -295,6 +295,9 @@ class _SourceContext:
     run_id: str
     ctx: Context
     seen: set[str] = field(default_factory=set)
+    # A mention source: its parent's record keys, and the positions taken per parent record.
+    parent_keys: set[str] = field(default_factory=set)
+    positions: dict[str, set[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Worked out once per source rather than once per row.
@@ -350,6 +353,10 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
         raise _Quarantine(",".join(source.record_key), f"duplicate record key {key!r}")
     record_id = f"{source.name}:{key}"
     row_hash = hashlib.sha256(row.raw.encode("utf-8", "surrogateescape")).hexdigest()
+    if source.mentions is not None:
+        mention = _mention_rows(sc, values, key, record_id)
+        sc.seen.add(key)
+        return {**_source_row(sc, row, key, record_id, row_hash), **mention}
 
     wide: dict = {"record_id": record_id}
     statements: list[dict] = []
@@ -408,8 +415,19 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                               "target_keys": ";".join(std.name_keys(part)) if "name" in rel.match_on else None,
                               "position": position,
                               "properties": _edge_properties(sc, rel, values, position) if rel.properties else None})
-    updated = values.get(source.updated_column) if source.updated_column else None
     sc.seen.add(key)  # only now: `seen` is the set of keys loaded
+    return {
+        **_source_row(sc, row, key, record_id, row_hash),
+        dwd_table(source.entity_type): [wide],
+        "dwd_statement": statements,
+        "dwd_relation": relations,
+    }
+
+
+def _source_row(sc: _SourceContext, row: readers.RawRow, key: str, record_id: str, row_hash: str) -> dict:
+    """The raw row (ODS) and its record's identity, for every loaded row of any kind of source."""
+    source, values = sc.source, row.values
+    updated = values.get(source.updated_column) if source.updated_column else None
     return {
         ods_table(source.name): [{"_run_id": sc.run_id, "_row_no": row.row_no, "_record_key": key,
                                   "_row_hash": row_hash, **values}],
@@ -417,10 +435,71 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                         "table_name": source.table, "entity_type": source.entity_type, "record_key": key,
                         "run_id": sc.run_id, "row_no": row.row_no, "row_hash": row_hash,
                         "source_updated": std.parse_date(updated)[0] if updated else None}],
-        dwd_table(source.entity_type): [wide],
-        "dwd_statement": statements,
-        "dwd_relation": relations,
     }
+
+
+def _mention_rows(sc: _SourceContext, values: dict, key: str, record_id: str) -> dict[str, list[dict]]:
+    """One row of a mention source (docs/mapping.md): a relationship of its parent's record to the
+    person the row names, carrying the row's own context. The relationship is the parent record's
+    (record_id) but stated by this row (stated_by), which owns it: loading this source again replaces
+    it, loading the parent leaves it. What the row says is kept as its statements, for lineage."""
+    rule = sc.source.mentions
+    parent_cells = [std.clean_text(values.get(c)) for c in rule.parent.key]
+    key_columns = ",".join(rule.parent.key)
+    if any(cell is None for cell in parent_cells):
+        raise _Quarantine(key_columns, f"the parent key is empty: the row names no record of {rule.parent.source}")
+    parent_key = "|".join(parent_cells)  # type: ignore[arg-type]
+    if parent_key not in sc.parent_keys:
+        # Not kept at its last version: a mention whose parent is gone goes with it.
+        raise _Quarantine(key_columns, f"no record {parent_key!r} in the parent source {rule.parent.source}: "
+                                       "the mention has nothing to attach to")
+    parent_id = f"{rule.parent.source}:{parent_key}"
+    taken = sc.positions.setdefault(parent_id, set())
+    if rule.position is not None:
+        text = std.clean_text(values.get(rule.position)) or ""
+        if not re.fullmatch(r"0*[1-9]\d{0,5}", text):
+            raise _Quarantine(rule.position, f"position {text!r} is not a whole number from 1", key)
+        position = int(text)
+        if position in taken:
+            raise _Quarantine(rule.position, f"position {position} of {parent_id} is stated twice")
+    else:  # the order of the parent's rows in the export
+        position = max(taken, default=0) + 1
+    name = std.clean_text(values.get(rule.name)) if rule.name else None
+    statements, context = [], {}
+    if name is not None:
+        statements.append({"record_id": record_id, "property": "name", "column_name": rule.name,
+                           "value": std.standardise_name(name), "original": values.get(rule.name), "flag": None,
+                           "dimension": None})
+    for prop, column in rule.context.items():
+        raw = std.clean_text(values.get(column))
+        if raw is None:
+            continue
+        standard, flag = standardise_value(sc.ont, sc.ont.prop(prop), raw, FieldRule(property=prop), sc.ctx)
+        if standard is not None and (flag is None or flag.dimension == INFO):
+            context[prop] = _text(standard)
+        statements.append({"record_id": record_id, "property": prop, "column_name": column,
+                           "value": None if standard is None else _text(standard), "original": values.get(column),
+                           "flag": flag.text if flag else None, "dimension": flag.dimension if flag else None})
+    identifiers = [(prop, context[prop]) for prop, _ in rule.identifiers() if prop in context]
+    if name is None and not identifiers:
+        columns = [c for c in (rule.name, *(c for _, c in rule.identifiers())) if c]
+        raise _Quarantine(",".join(columns), "the row names no person: no name and no identifier")
+    properties = _edge_properties(sc, rule, values, position) if rule.properties else None
+    for prop, column in rule.properties.items():
+        value = json.loads(properties).get(prop) if properties else None
+        if column != POSITION and value is not None:
+            statements.append({"record_id": record_id, "property": prop, "column_name": column, "value": str(value),
+                               "original": values.get(column), "flag": None, "dimension": None})
+    stated = {"record_id": parent_id, "rel_type": rule.relationship, "direction": rule.direction,
+              "target_type": "Person", "position": position, "properties": properties,
+              "stated_by": record_id, "mention_org": context.get("org_name")}
+    relations = [{**stated, "match_on": "name", "target_value": name,
+                  "target_keys": ";".join(std.name_keys(name))}] if name is not None else []
+    # An identifier beside the name decides (resolution/mentions.py leaves the name to it).
+    relations += [{**stated, "match_on": prop, "target_value": value, "target_keys": None}
+                  for prop, value in identifiers]
+    taken.add(position)
+    return {"dwd_statement": statements, "dwd_relation": relations}
 
 
 def _column_of(source: Source, prop: str) -> str | None:
@@ -457,6 +536,8 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     stats = SourceStats(source.name, mapping.source_location(source))
     ctx = Context(std.normalise_alias_table(mapping.organisation_aliases, mapping.university), mapping.university)
     sc = _SourceContext(ont, source, run_id, ctx)
+    if source.mentions is not None:  # the parent loads first in a run (`ingest`): its current records
+        sc.parent_keys = lake.record_keys(source.mentions.parent.source)
     buffers = _Buffers(lake)
     quarantine: list[dict] = []
     quarantined_keys: set[str] = set()  # keys of quarantined rows: their records keep their last version
@@ -564,8 +645,10 @@ def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",
     ont = load_ontology()
     run_id = lake.begin_run(mapping_path, mapping.sha256, mapping.university)
     results = []
+    # Mention sources after the entity sources: a mention attaches to its parent's current records.
+    ordered = sorted(mapping.sources, key=lambda s: s.mentions is not None)
     try:
-        for source in mapping.sources:
+        for source in ordered:
             lake.register_source(source)
             progress = on_source(source) if on_source else None
             try:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from ontology.model import OntologyError, load_ontology
 
@@ -76,6 +77,91 @@ class RelationshipRule(_Strict):
         return self
 
 
+# Person identifiers a mention's context may carry: matched like an identifier relationship, and
+# when present it decides (the name is then only what the row says).
+MENTION_IDENTIFIERS = ("staff_no", "student_no", "id_number")
+
+
+class ParentRef(_Strict):
+    """The record a mention row belongs to: the parent source's record whose record key is `key`."""
+
+    source: str
+    key: list[str] = Field(min_length=1)
+
+
+class MentionRule(_Strict):
+    """A source whose rows mention a person on a record of another source (docs/mapping.md,
+    "Mention sources"): an author table, one row per author of a publication, with that author's own
+    unit. Each row becomes a relationship of the parent's entity, not a record of an entity."""
+
+    parent: ParentRef
+    relationship: str
+    direction: Literal["out", "in"] | None = None  # worked out from the relationship unless both ends fit
+    name: str | None = None  # the column naming the mentioned person
+    position: str | None = None  # the column with the mention's place among its parent's (author order)
+    # Edge property -> the column that holds it, or `@position`, as in a relationship rule.
+    properties: dict[str, str] = Field(default_factory=dict)
+    # Person property -> column: what the row says about the mentioned person. org_name is the unit
+    # the mention is linked with; an identifier (staff_no, student_no, id_number) decides when present.
+    context: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("relationship")
+    @classmethod
+    def _person_relationship(cls, v: str) -> str:
+        try:
+            rel = load_ontology().rel(v)
+        except OntologyError as exc:
+            raise ValueError(str(exc)) from None
+        if "Person" not in (*rel.sources, *rel.targets):
+            raise ValueError(f"{v} has no Person at either end; a mention names a person")
+        return v
+
+    @field_validator("properties")
+    @classmethod
+    def _edge_properties(cls, v: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        if "relationship" not in info.data:  # refused above
+            return v
+        rel = load_ontology().rel(info.data["relationship"])
+        for name in v:
+            if name not in rel.properties:
+                raise ValueError(f"{rel.name} has no edge property {name!r} in the ontology "
+                                 f"(it has: {', '.join(rel.properties) or 'none'})")
+        return v
+
+    @field_validator("context")
+    @classmethod
+    def _person_properties(cls, v: dict[str, str]) -> dict[str, str]:
+        person = {p.name for p in load_ontology().class_properties("Person")}
+        wrong = sorted(p for p in v if p not in person)
+        if wrong:
+            raise ValueError(f"not properties of Person: {', '.join(wrong)}")
+        return v
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> MentionRule:
+        if self.name is None and not set(self.context) & set(MENTION_IDENTIFIERS):
+            raise ValueError("a mention needs `name` (the column naming the person) or an identifier in `context` "
+                             f"({', '.join(MENTION_IDENTIFIERS)})")
+        return self
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        """(property, column) of the identifiers the context carries, strongest first."""
+        return [(p, self.context[p]) for p in MENTION_IDENTIFIERS if p in self.context]
+
+    def columns(self) -> list[str]:
+        columns = [*self.parent.key, *(c for c in (self.name, self.position) if c)]
+        columns += [c for c in self.properties.values() if not c.startswith("@")]
+        return [*columns, *self.context.values()]
+
+
+class _SourceProblems(ValueError):
+    """Problems found across sources, each with its location, so load_mapping can name the line."""
+
+    def __init__(self, problems: list[tuple[tuple, str]]):
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems))
+        self.problems = problems
+
+
 class Source(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     format: Literal["csv", "tsv", "xlsx", "json", "jsonl", "sql"] = "csv"
@@ -92,10 +178,11 @@ class Source(_Strict):
     system_name: str
     department: str
     table: str
-    entity_type: str
+    entity_type: str | None = None  # a mention source has its parent's (may say so)
     record_key: list[str]
-    fields: dict[str, FieldRule | list[FieldRule]]
+    fields: dict[str, FieldRule | list[FieldRule]] = Field(default_factory=dict)
     relationships: list[RelationshipRule] = []
+    mentions: MentionRule | None = None  # a mention source (docs/mapping.md): rows mention persons on a parent
     authority: dict[str, int] = {}  # property -> rank (1 = the authoritative source, 一数一源)
     # A load may delete more than `ingest_max_delete_share` of this source's records (a source that
     # really shrinks, e.g. a yearly student export); otherwise such a load is held back.
@@ -127,7 +214,23 @@ class Source(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _entity_or_mentions(self) -> Source:
+        if self.mentions is None:
+            if self.entity_type is None:
+                raise ValueError("a source needs `entity_type` (or a `mentions` block: a mention source)")
+            if "fields" not in self.model_fields_set:
+                raise ValueError("a source needs `fields` (or a `mentions` block: a mention source)")
+            return self
+        extra = [k for k in ("fields", "relationships", "authority") if k in self.model_fields_set]
+        if extra:
+            raise ValueError(f"a mention source states no fields of its own entity: remove {', '.join(extra)} "
+                             "(what the row says about the person goes under mentions.context)")
+        return self
+
+    @model_validator(mode="after")
     def _properties_of_the_entity(self) -> Source:
+        if self.entity_type is None:
+            return self
         ont = load_ontology()
         allowed = {p.name for p in ont.class_properties(self.entity_type)}
         wrong = sorted({f"{column} → {rule.property}" for column, rule in self.rules() if rule.property not in allowed})
@@ -169,6 +272,8 @@ class Source(_Strict):
         columns += [c for c, r in self.rules() if not r.optional and r.constant is None]
         for rel in self.relationships:
             columns += [rel.column, *(c for c in rel.properties.values() if not c.startswith("@"))]
+        if self.mentions is not None:
+            columns += self.mentions.columns()
         return list(dict.fromkeys(columns))
 
 
@@ -190,6 +295,51 @@ class Mapping(_Strict):
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
             raise ValueError(f"source names must be unique: {sorted(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _mention_parents(self) -> Mapping:
+        """A mention source's parent is another source of this mapping, itself no mention source; the
+        mention source takes its entity type, and the relationship's direction follows from the two ends."""
+        by_name = {s.name: s for s in self.sources}
+        problems: list[tuple[tuple, str]] = []
+        for i, source in enumerate(self.sources):
+            rule = source.mentions
+            if rule is None:
+                continue
+            where = ("sources", i, "mentions")
+            parent = by_name.get(rule.parent.source)
+            if parent is None or parent is source or parent.mentions is not None:
+                why = ("is this source itself" if parent is source else "is a mention source itself"
+                       if parent is not None else "is not a source of this mapping")
+                entity_sources = [s.name for s in self.sources if s.mentions is None]
+                problems.append(((*where, "parent", "source"), f"{rule.parent.source!r} {why}; the parent is one of "
+                                 f"the entity sources: {', '.join(entity_sources)}"))
+                continue
+            if len(rule.parent.key) != len(parent.record_key):
+                problems.append(((*where, "parent", "key"), f"{parent.name}'s record key has "
+                                 f"{len(parent.record_key)} column(s) ({', '.join(parent.record_key)}); name as many, "
+                                 "in that order"))
+                continue
+            if source.entity_type not in (None, parent.entity_type):
+                problems.append(((*where[:2], "entity_type"), f"a mention source is about its parent's "
+                                 f"{parent.entity_type} records ({parent.name}), not {source.entity_type}"))
+                continue
+            source.entity_type = parent.entity_type
+            rel = load_ontology().rel(rule.relationship)
+            fits = {d for d, own, other in (("out", rel.sources, rel.targets), ("in", rel.targets, rel.sources))
+                    if parent.entity_type in own and "Person" in other}
+            if rule.direction is not None and rule.direction not in fits or not fits:
+                problems.append(((*where, "relationship"), f"{rule.relationship} cannot join a Person to "
+                                 f"{parent.entity_type} (parent {parent.name})"
+                                 + (f" in direction {rule.direction}" if rule.direction and fits else "")))
+            elif rule.direction is None and len(fits) > 1:
+                problems.append(((*where, "direction"), f"{rule.relationship} fits both ways between Person and "
+                                 f"{parent.entity_type}: say `direction: in` (the person starts it) or `out`"))
+            elif rule.direction is None:
+                rule.direction = fits.pop()
+        if problems:
+            raise _SourceProblems(problems)
         return self
 
     def source_path(self, source: Source) -> Path:
@@ -290,6 +440,10 @@ def load_mapping(path: Path | str, allow_paths_outside: bool = False) -> Mapping
         errors = [e for e in errors if e["type"] not in shape_errors
                   or not any(loc[: len(_plain(e["loc"]))] == _plain(e["loc"]) and len(loc) > len(_plain(e["loc"]))
                              for loc in deeper)]
+        # Problems across sources (a mention's parent) come as one error with their own locations.
+        errors = [{**e, "loc": loc, "msg": msg} for e in errors for loc, msg in (
+            e["ctx"]["error"].problems if isinstance((e.get("ctx") or {}).get("error"), _SourceProblems)
+            else [(e["loc"], e["msg"])])]
         problems = []
         for e in errors[:MAX_REPORTED_ERRORS]:
             line = _line_of(root, e["loc"])

@@ -16,6 +16,13 @@ class ConstrainedUnionFind:
         self.exclusive: dict[Hashable, dict[str, str]] = {}
         self.refused: list[tuple[Hashable, Hashable, str]] = []
         self.partners: dict[Hashable, set[Hashable]] = {}  # root -> records its members must not join
+        # pairs a rule would have joined but left to the model: a shared staff number, names disagree
+        self.held_back: list[tuple[Hashable, Hashable, str]] = []
+
+    def hold_back(self, a: Hashable, b: Hashable, reason: str) -> None:
+        """Records that a rule did not join a and b (a typo in a hand-typed identifier is likelier
+        than one person under two unrelated names); nothing stops other evidence joining them."""
+        self.held_back.append((a, b, reason))
 
     def forbid(self, a: Hashable, b: Hashable) -> None:
         """Cannot-link: a and b must never end in one cluster (a steward's "not the same")."""

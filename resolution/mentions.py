@@ -3,37 +3,52 @@ without a staff number. Each is linked to a master Person, left external, or sen
 
 Candidates are the master persons one of whose records shares a name key with the mention: the
 pinyin key covers homophones and traditional forms, and a romanised author (`Zhang Wei`,
-`Wei Zhang`, `ZHANG, Wei`) carries its keys in either order. Candidates are scored:
+`Wei Zhang`, `ZHANG, Wei`) carries its keys in either order. A one-word name (`Sukarno`), which
+has no key, finds the persons of exactly that name.
 
-- 3 for the same name in characters, 2 for the same pinyin key only;
-- 2 when the record's organisation (第一作者单位, 负责人单位, 使用单位) is one of the candidate's;
-- 1 when the candidate holds a staff number (authors, leaders and custodians are staff far more
-  often than not; students still win on name and organisation);
-- 2, in a second pass that uses the graph around the record, when the candidate advises or is
-  advised by a person already linked from the same record (a PhD student co-authoring with the
-  supervisor is the common case the organisation alone cannot settle among namesakes).
+Each candidate gets a likelihood ratio 2^S in bits, as in record-to-entity matching
+(resolution/entity_match.py), from the trained Person model where it can:
 
-The best candidate is linked when it is the only one or leads the next by at least 2 (namesakes
-in one college stay unresolved: a steward decides). A mention with no candidate is external (a
-co-author from another institution). A one-word name (`Sukarno`), which has no key, finds the
-persons of exactly that name. A relationship the same record also states by identifier
-(负责人工号 beside 负责人) is left to the identifier.
+- name: the same characters, log2(m / u) with u the share of our people who bear that name (a
+  unique name is strong evidence, 张伟 is not); the same pinyin key only (a homophone, a
+  romanised `Zhang Wei`, which collide more often): the model's weight for that level;
+- unit (the mention's own — 作者单位 in an author table —, else the record's for the first
+  mention only: 第一作者单位 and 负责人单位 are the first author's and the leader's): one of the
+  candidate's units or not, weighted at entity level (`OrgEvidence`);
+- staff: +1 bit for a candidate with a staff number (authors, leaders and custodians are staff
+  far more often than not);
+- in a second pass that uses the graph around the record: +4 bits when the candidate advises or
+  is advised by a person already linked from the same record (a PhD student co-authoring with the
+  supervisor is the case the unit alone cannot settle among namesakes); and, for a co-author
+  without a unit of their own, the record's unit weighted by how often the co-authors linked in
+  the first pass share it (`CoAuthorUnit`: about 0 bits where co-authors come from anywhere).
+
+The posterior over "candidate i" and "outside the university" (`Outsiders` in
+resolution/entity_match.py: how many mentions find no candidate, how often an outsider's name meets
+one of ours and how often an outsider names one of our units, all measured on the mentions) decides: the best candidate is linked at the match threshold, the mention is external when
+"outside" is the likelier, and otherwise ambiguous (a steward decides among the candidates).
+A relationship the same record also states by identifier (负责人工号 beside 负责人) is left to the
+identifier.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 import json
+import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
 from ingest.standardise import standardise_name
+from resolution.entity_evidence import CoAuthorUnit, NameWeights, OrgEvidence, Outsiders
 from resolution.person_linkage import review_item_id
 
 NAME_MATCHES = ("name", "author_name")
-MARGIN = 2
+STAFF_BITS = 1.0
+ADVISING_BITS = 4.0
+SHOWN_CANDIDATES = 10
 
 
 @dataclass
@@ -42,89 +57,162 @@ class MentionResult:
     ambiguous: int = 0
     external: int = 0
     review: list[dict] = field(default_factory=list)  # ambiguous mentions with their candidates
+    scores: list[tuple[str, str, float, bool]] = field(default_factory=list)  # item, master, p, linked
+    notes: list[str] = field(default_factory=list)
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    # score: the posterior of the linked (or best) candidate; derived, so an older layout is replaced
+    if con.execute("""SELECT count(*) FROM duckdb_columns() WHERE table_name = 'res_mention'
+                      AND column_name = 'score' AND data_type = 'INTEGER'""").fetchone()[0]:
+        con.execute("DROP TABLE res_mention")
     con.execute("""CREATE TABLE IF NOT EXISTS res_mention (
         record_id VARCHAR, rel_type VARCHAR, position INTEGER, mention VARCHAR, master_id VARCHAR,
-        rule VARCHAR, candidates INTEGER, score INTEGER)""")
+        rule VARCHAR, candidates INTEGER, score DOUBLE)""")
 
 
-def link_mentions(con: duckdb.DuckDBPyConnection) -> MentionResult:
+def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | None = None,
+                  match_threshold: float = 0.95) -> MentionResult:
+    weights = name_weights or NameWeights()
     ensure_table(con)
     con.execute("DELETE FROM res_mention")
     profiles = _person_profiles(con)
+    result = MentionResult()
+    if not profiles:
+        _store(con, [])
+        return result
     by_key: dict[str, set[str]] = defaultdict(set)
     for master, profile in profiles.items():
         for key in profile["keys"]:
             by_key[key].add(master)
     names = _masters_by_name(con)
+    org = _org_evidence(con)
     mentions = con.execute(f"""
-        SELECT r.record_id, r.rel_type, r.position, r.target_value, r.target_keys, d.org
+        SELECT r.record_id, r.rel_type, r.position, r.target_value, r.target_keys,
+               -- the record's unit is its first author's (第一作者单位) or its leader's (负责人单位)
+               COALESCE(r.mention_org, CASE WHEN r.position <= 1 THEN d.org END), d.org
         FROM dwd_relation r
         LEFT JOIN (SELECT record_id, COALESCE(max(value), NULL) AS org FROM dwd_statement
                    WHERE property = 'org_name' GROUP BY 1) d USING (record_id)
         WHERE r.target_type = 'Person' AND r.match_on IN {NAME_MATCHES}
           AND NOT EXISTS (  -- stated by identifier too: the identifier decides
               SELECT 1 FROM dwd_relation i WHERE i.record_id = r.record_id AND i.rel_type = r.rel_type
-                AND i.match_on NOT IN {NAME_MATCHES})
+                AND i.match_on NOT IN {NAME_MATCHES} AND i.stated_by IS NOT DISTINCT FROM r.stated_by)
         ORDER BY 1, 2, 3""").fetchall()
     advising = _advising(con)
+    ours = set().union(*(pr["orgs"] for pr in profiles.values()))
     rows = []
-    for record_id, rel_type, position, text, keys, org in mentions:
+    for record_id, rel_type, position, text, keys, unit, record_unit in mentions:
         written = names.get(standardise_name(text) or "", set())
         # the same name as written is a candidate too: a one-word name (`Sukarno`) has no key
         candidates = set().union(written, *(by_key.get(k, set()) for k in (keys or "").split(";") if k))
-        scored = sorted(((_score(profiles[m], m in written, org), m) for m in candidates), reverse=True)
+        name_same = math.log2(weights.exact_m * len(profiles) / max(len(written), 1))
+        scored = {m: (name_same if m in written else weights.same_key) + _unit(org, unit, profiles[m]["orgs"])
+                  + (STAFF_BITS if profiles[m]["staff"] else 0.0) for m in candidates}
         rows.append({"record_id": record_id, "rel_type": rel_type, "position": position, "mention": text,
-                     "scored": scored, **_decide(scored, "mention:name")})
-    # second pass: the people already linked from the same record vouch for their advisors and students
+                     "unit": unit, "record_unit": None if unit else record_unit, "scored": scored})
+    # outside the university (see Outsiders): measured on the mentions
+    unfit = [r for r in rows if not r["scored"]]
+    foreign = [r for r in rows if r["unit"] and r["unit"] not in ours]
+    outsiders = Outsiders.measure(len(rows), len(unfit), len(foreign), sum(1 for r in foreign if r["scored"]),
+                                  sum(1 for r in unfit if r["unit"]), sum(1 for r in unfit if r["unit"] in ours))
+    log_lambda = math.log2((1 - outsiders.share) / len(profiles))
+    if rows:
+        result.notes.append(f"mentions 提及: {len(rows)}, {len(unfit)} without a candidate; {outsiders.describe()}"
+                            + (f"; {org.describe()}" if org.measured else ""))
+    for row in rows:
+        row["outside"] = outsiders.log_mass(row["unit"] in ours)
+        row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
+    # second pass: the people already linked from the same record vouch for their advisors and
+    # students, and the record's unit speaks for co-authors as far as the linked ones say it does
     linked_in: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         if row["master_id"]:
             linked_in[row["record_id"]].add(row["master_id"])
+    co_unit = CoAuthorUnit.measure(rows, profiles, org.u_same)
+    if co_unit.measured:
+        result.notes.append(co_unit.describe())
     for row in rows:
         if row["rule"] != "ambiguous":
             continue
         near = set().union(*(advising.get(m, set()) for m in linked_in[row["record_id"]]))
-        rescored = sorted(((s + (MARGIN if m in near else 0), m) for s, m in row["scored"]), reverse=True)
-        row.update(_decide(rescored, "mention:name+advising"))
-    result = MentionResult()
+        rule = "mention:name+advising" if near & row["scored"].keys() else "mention:name+co-author unit"
+        row["scored"] = {m: s + (ADVISING_BITS if m in near else 0.0)
+                         + co_unit.weight(row["record_unit"], profiles[m]["orgs"]) for m, s in row["scored"].items()}
+        row.update(_decide(row, log_lambda, match_threshold, rule))
+    out = []
     for row in rows:
-        scored = row.pop("scored")
-        row["candidates"] = len(scored)
+        item = f"mention:{row['record_id']}:{row['rel_type']}:{row['position']}"
+        posterior = row.pop("posterior")
+        result.scores += [(item, m, q, m == row["master_id"]) for m, q in posterior]
         if row["master_id"]:
             result.linked += 1
         elif row["rule"] == "ambiguous":
             result.ambiguous += 1
-            result.review.append(_review_item(row, scored))
+            result.review.append(_review_item(row, posterior))
         else:
             result.external += 1
+        out.append({"record_id": row["record_id"], "rel_type": row["rel_type"], "position": row["position"],
+                    "mention": row["mention"], "master_id": row["master_id"], "rule": row["rule"],
+                    "candidates": len(posterior), "score": row["score"]})
+    _store(con, out)
+    return result
+
+
+def _store(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     if rows:
         con.register("_mentions", pa.Table.from_pylist(rows))
         con.execute("INSERT INTO res_mention SELECT * FROM _mentions")
         con.unregister("_mentions")
-    return result
 
 
-def _review_item(row: dict, scored: list[tuple[int, str]]) -> dict:
+def _unit(org: OrgEvidence, unit: str | None, theirs: set[str]) -> float:
+    if not unit or not theirs:
+        return 0.0
+    return org.same if unit in theirs else org.other
+
+
+def _decide(row: dict, log_lambda: float, match_threshold: float, rule: str) -> dict:
+    """The posterior of each candidate against "outside the university"; link, external or ambiguous."""
+    scored = row["scored"]
+    if not scored:
+        return {"master_id": None, "rule": "external", "score": None, "posterior": []}
+    logs = {m: s + log_lambda for m, s in scored.items()}
+    top = max([*logs.values(), row["outside"]])
+    denominator = sum(2.0 ** (v - top) for v in logs.values()) + 2.0 ** (row["outside"] - top)
+    posterior = sorted(((m, 2.0 ** (v - top) / denominator) for m, v in logs.items()), key=lambda t: (-t[1], t[0]))
+    best, p = posterior[0]
+    outside = 2.0 ** (row["outside"] - top) / denominator
+    if p >= match_threshold:
+        return {"master_id": best, "rule": rule, "score": p, "posterior": posterior}
+    if outside >= 0.5:
+        return {"master_id": None, "rule": "external", "score": p, "posterior": posterior}
+    return {"master_id": None, "rule": "ambiguous", "score": p, "posterior": posterior}
+
+
+def _review_item(row: dict, posterior: list[tuple[str, float]]) -> dict:
     """A review item for a steward: which of the closest candidates the mention names."""
     mention = f"mention:{row['rel_type']}:{row['position']}:{row['mention']}"
-    top = scored[0][0]
-    evidence = {"candidates": [{"master_id": m, "score": s} for s, m in scored if s >= top - MARGIN][:10]}
-    return {"item_id": review_item_id("Person", row["record_id"], mention), "entity_type": "Person", "record_a": row["record_id"], "record_b": mention,
-            "match_probability": None, "match_weight": None,
-            "reason": "ambiguous mention: several people of this name fit", "evidence": json.dumps(evidence)}
+    evidence = {"candidates": [{"master_id": m, "probability": round(q, 4)} for m, q in posterior[:SHOWN_CANDIDATES]]}
+    return {"item_id": review_item_id("Person", row["record_id"], mention), "entity_type": "Person",
+            "record_a": row["record_id"], "record_b": mention, "match_probability": posterior[0][1],
+            "match_weight": None, "reason": "ambiguous mention: several people of this name fit",
+            "evidence": json.dumps(evidence)}
 
 
-def _decide(scored: list[tuple[int, str]], rule: str) -> dict:
-    """Link the best candidate when it is alone or leads by MARGIN; no candidate: external."""
-    if not scored:
-        return {"master_id": None, "rule": "external", "score": None}
-    best, second = scored[0][0], (scored[1][0] if len(scored) > 1 else None)
-    if second is None or best - second >= MARGIN:
-        return {"master_id": scored[0][1], "rule": rule, "score": best}
-    return {"master_id": None, "rule": "ambiguous", "score": best}
+def _org_evidence(con: duckdb.DuckDBPyConnection) -> OrgEvidence:
+    """OrgEvidence measured on the resolved masters (each record's unit, or its MEMBER_OF unit)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    orgs: dict[str, str | None] = {}
+    for master, record, unit in con.execute("""
+            SELECT l.master_id, p.record_id, COALESCE(p.org_name, m.org) FROM res_link l
+            JOIN dwd_person_record p ON p.record_id = l.member_id
+            LEFT JOIN (SELECT record_id, min(target_value) AS org FROM dwd_relation WHERE rel_type = 'MEMBER_OF'
+                       GROUP BY 1) m USING (record_id)
+            WHERE l.entity_type = 'Person'""").fetchall():
+        groups[master].append(record)
+        orgs[record] = unit
+    return OrgEvidence.measure(groups, orgs, set())
 
 
 def _advising(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
@@ -140,10 +228,6 @@ def _advising(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
         out[student].add(advisor)
         out[advisor].add(student)
     return out
-
-
-def _score(profile: dict, same_characters: bool, org: str | None) -> int:
-    return (3 if same_characters else 2) + (2 if org and org in profile["orgs"] else 0) + (1 if profile["staff"] else 0)
 
 
 def _person_profiles(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from resolution.clusters import ConstrainedUnionFind
+from resolution.entity_evidence import NameWeights
+from resolution.entity_match import EntityMatch, match_clusters
 from resolution.exact import Clustering, add_records, finish, identifier_rows, link_identifiers
 from resolution.person_model import PERSON_INPUT_SQL, train
 
@@ -39,7 +43,13 @@ class LinkageOptions:
     model_path: Path | None = None
     match_threshold: float = 0.99
     review_threshold: float = 0.5
+    mention_match_threshold: float = 0.95
     decisions: list[Decision] = field(default_factory=list)
+
+
+# Pairs scored at or above this are kept (res_pair_score) for the calibration table and weigh, as
+# competitors, in record-to-entity matching; pairs below it change no posterior noticeably.
+SCORE_FLOOR = 0.01
 
 
 @dataclass
@@ -48,6 +58,10 @@ class PersonLinkage:
     review: list[dict]
     probabilistic_links: int
     notes: list[str] = field(default_factory=list)  # the evidence the model had, the training it skipped
+    entity_links: int = 0  # weakly identified records linked to the one entity that fits
+    pair_scores: pa.Table | None = None  # record_a, record_b, match_probability (>= SCORE_FLOOR)
+    entity_scores: list[tuple[str, str, float, bool]] = field(default_factory=list)  # record, anchor record, p, linked
+    name_weights: NameWeights | None = None  # the model's, for mentions
 
 
 def review_item_id(entity_type: str, a: str, b: str) -> str:
@@ -86,7 +100,10 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         linked = 0
         review: list[dict] = []
         uncertain: list[dict] = []
-        for p in model.predict(options.review_threshold):  # strongest first
+        scored = model.score(min(SCORE_FLOOR, options.review_threshold))
+        pair_scores = model.con.sql(f"""SELECT unique_id_l AS record_a, unique_id_r AS record_b, match_probability
+            FROM {scored}""").to_arrow_table()
+        for p in model.predict(options.review_threshold, scored=scored):  # strongest first
             a, b = p["unique_id_l"], p["unique_id_r"]
             if p["match_probability"] < options.match_threshold:
                 uncertain.append(p)
@@ -100,13 +117,80 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
             elif tuple(sorted((a, b))) not in decided:
                 review.append(_item(p, "conflict: would join two different ID numbers or passports, "
                                           "or a steward's 'not the same'"))
+        strong = {r.record_id for r in rows if r.id_number or r.passport_no or r.staff_no or r.student_no or r.email}
+        orgs = dict(zip(records.column("unique_id").to_pylist(), records.column("org").to_pylist(), strict=True))
+        entities = EntityMatch()
+        for what, is_item, is_anchor in _entity_passes(strong):
+            found = match_clusters(model.con, scored, uf, what, is_item, is_anchor, orgs, rule,
+                                   options.match_threshold, options.review_threshold, decided, _item)
+            entities.absorb(found)
+        disagree = model.disagreement_weights(CLUSTER_IDENTIFIERS)
+        name_weights = model.name_weights()
     finally:
         model.close()
+    review += entities.review
+    notes += entities.notes
+    held = _identifiers_by_cluster(uf, rows)
     for p in uncertain:  # once every link is in: only pairs that still end apart need a steward
         a, b = p["unique_id_l"], p["unique_id_r"]
-        if uf.find(a) != uf.find(b) and tuple(sorted((a, b))) not in decided:
+        if a in entities.weak_records or b in entities.weak_records:
+            continue  # weighed against every candidate entity at once, above
+        if uf.find(a) == uf.find(b) or tuple(sorted((a, b))) in decided:
+            continue
+        p = _with_cluster_evidence(p, held[uf.find(a)], held[uf.find(b)], disagree)
+        if p["match_probability"] >= options.review_threshold:
             review.append(_item(p, "uncertain: between the review and the match threshold"))
-    return PersonLinkage(finish(uf, rule), review, linked, notes)
+    return PersonLinkage(finish(uf, rule), review, linked, notes, entities.linked, pair_scores, entities.scores,
+                         name_weights)
+
+
+def _entity_passes(strong: set[str]):
+    """Record-to-entity matching, in two passes (resolution/entity_match.py):
+
+    1. a lone record whose identifier no other record shares (a card whose 关联编号 was mistyped,
+       a staff member known to one system only) against every entity with an identifier, lone
+       records included: its identifier's typo level, or its disagreement, is evidence like any
+       other;
+    2. clusters without any strong identifier (finance payees, card holders without a number)
+       against every entity with one — after pass 1, so that a mistyped card no longer poses as a
+       second person of the same name."""
+    def anchored(members) -> bool:
+        return any(m in strong for m in members)
+
+    yield ("lone records whose identifier no other record shares 孤立标识记录",
+           lambda members: len(members) == 1 and anchored(members), anchored)
+    yield ("weakly identified clusters (no strong identifier) 弱标识记录",
+           lambda members: not anchored(members), anchored)
+
+
+# Identifiers a person holds one of (or a few: a student number per degree): two entities that each
+# hold one, none in common, are likely two people, whatever the records of one pair leave empty.
+CLUSTER_IDENTIFIERS = ("staff_no", "student_no", "email", "passport_no", "id_number")
+
+
+def _identifiers_by_cluster(uf, rows) -> dict:
+    held: dict = defaultdict(lambda: defaultdict(set))
+    for row in rows:
+        for kind in CLUSTER_IDENTIFIERS:
+            value = getattr(row, kind)
+            if value:
+                held[uf.find(row.record_id)][kind].add(value)
+    return held
+
+
+def _with_cluster_evidence(pair: dict, held_a: dict, held_b: dict, disagree: dict[str, float]) -> dict:
+    """A pair re-scored with its two entities' identifiers: the records of the pair may lack a
+    student number while both of their entities hold different ones (namesakes in one college)."""
+    added = {}
+    for kind, weight in disagree.items():
+        if pair.get(f"mw_{kind}") in (None, 0.0) and held_a.get(kind) and held_b.get(kind) \
+                and not held_a[kind] & held_b[kind]:
+            added[kind] = weight
+    if not added:
+        return pair
+    total = pair["match_weight"] + sum(added.values())  # the match weight includes the prior
+    return {**pair, "match_weight": total, "match_probability": 1 / (1 + 2 ** -total),
+            **{f"mw_{k}": v for k, v in added.items()}}
 
 
 def _item(pair: dict, reason: str) -> dict:

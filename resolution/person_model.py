@@ -71,7 +71,7 @@ SELECT p.record_id AS unique_id, r.source, p.name,
            AS sex,
        COALESCE(p.org_name, member.org) AS org,
        ID_PROJECTION AS id_number,  -- legacy 15-digit projection: an upgraded number's century is a guess
-       p.staff_no, p.student_no, p.email, p.phone, p.passport_no,
+       p.staff_no, p.student_no, p.email, p.phone, p.passport_no, p.bank_account,
        NULLIF(lower(regexp_replace(p.address, '[^[:alnum:]]+', ' ', 'g')), ' ') AS address,
        NULLIF(regexp_replace(upper(p.postcode), '[[:space:]]+', '', 'g'), '') AS postcode
 FROM keyed p JOIN dwd_record r USING (record_id)
@@ -82,6 +82,9 @@ ORDER BY p.record_id
 MIN_LABELS_FOR_M = 20
 # Phone numbers are left out: families share them, and only one system per person holds one.
 IDENTIFIERS = ("id_number", "passport_no", "staff_no", "student_no", "email")
+# Evidence compared exactly but never an identifier of its own: a bank account is a payee's (finance
+# records without any ID), but a family may share one.
+EXACT_EVIDENCE = ("bank_account",)
 
 
 def with_sound_keys(records: pa.Table) -> pa.Table:
@@ -199,6 +202,7 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
     )
     comparisons = [name, dob, cl.ExactMatch("sex"), cl.ExactMatch("org"), address]
     comparisons += [_identifier(c, cl, cll) if c in TYPO_IDENTIFIERS else cl.ExactMatch(c) for c in IDENTIFIERS]
+    comparisons += [cl.ExactMatch(c) for c in EXACT_EVIDENCE]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -227,19 +231,53 @@ class PersonModel:
     con: duckdb.DuckDBPyConnection
     notes: list[str] = field(default_factory=list)  # what training had to go on, and what it skipped
 
-    def predict(self, threshold: float, batch_rows: int = 100_000) -> Iterator[dict]:
+    def score(self, floor: float) -> str:
+        """Scores every blocked pair at or above `floor`; returns the table (in `self.con`) holding
+        them with each comparison's level (gamma_x) and match weight (mw_x)."""
+        return self.linker.inference.predict(threshold_match_probability=floor).physical_name
+
+    def predict(self, threshold: float, batch_rows: int = 100_000, scored: str | None = None) -> Iterator[dict]:
         """Scored pairs at or above `threshold`, strongest first, with the match weight of every
-        comparison; streamed in batches so that millions of pairs never sit in Python at once."""
-        frame = self.linker.inference.predict(threshold_match_probability=threshold)
-        names = [r[0] for r in self.con.execute(f"DESCRIBE {frame.physical_name}").fetchall()]
+        comparison; streamed in batches so that millions of pairs never sit in Python at once.
+        `scored`: a table from `score` with a floor at or below the threshold, to reuse."""
+        table = scored or self.score(threshold)
+        names = [r[0] for r in self.con.execute(f"DESCRIBE {table}").fetchall()]
         # mw_x: the match weight of comparison x, plus its term-frequency adjustment where there is one
         weights = [f"{n}{' + mw_tf_adj_' + n[3:] if 'mw_tf_adj_' + n[3:] in names else ''} AS {n}"
                    for n in names if n.startswith("mw_") and not n.startswith("mw_tf_adj_")]
         cols = ", ".join(["unique_id_l", "unique_id_r", "match_weight", "match_probability", *weights])
-        reader = self.con.sql(f"""SELECT {cols} FROM {frame.physical_name}
+        reader = self.con.sql(f"""SELECT {cols} FROM {table} WHERE match_probability >= {float(threshold)!r}
             ORDER BY match_probability DESC, unique_id_l, unique_id_r""").to_arrow_reader(batch_rows)
         for batch in reader:
             yield from batch.to_pylist()
+
+    def name_weights(self):
+        """NameWeights for mentions: m of the exact name level, the weight of the pinyin-key level."""
+        import math
+
+        from resolution.entity_evidence import NameWeights
+
+        for comparison in self.linker._settings_obj.comparisons:
+            if comparison.output_column_name == "name":
+                levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
+                exact, key = levels[0], levels[1]
+                if all(isinstance(v, float) and v > 0 for v in (exact.m_probability, key.m_probability,
+                                                                 key.u_probability)):
+                    return NameWeights(exact.m_probability, math.log2(key.m_probability / key.u_probability))
+        return NameWeights()
+
+    def disagreement_weights(self, columns: tuple[str, ...]) -> dict[str, float]:
+        """The match weight of each comparison's last level (the values differ), for `columns`."""
+        import math
+
+        out = {}
+        for comparison in self.linker._settings_obj.comparisons:
+            if comparison.output_column_name in columns:
+                level = comparison.comparison_levels[-1]
+                m, u = level.m_probability, level.u_probability
+                if isinstance(m, float) and isinstance(u, float) and m > 0 and u > 0:
+                    out[comparison.output_column_name] = math.log2(m / u)
+        return out
 
     def save(self, path: Path) -> None:
         self.linker.misc.save_model_to_json(str(path), overwrite=True)
@@ -254,7 +292,8 @@ class PersonModel:
 # Evidence columns reported to the user (column -> label), in the order they are listed.
 EVIDENCE_LABELS = {"name": "name 姓名", "dob": "birth date 出生日期", "sex": "sex 性别", "org": "organisation 单位",
                    "id_number": "ID number 身份证号", "passport_no": "passport 护照号", "staff_no": "staff no. 工号",
-                   "student_no": "student no. 学号", "email": "e-mail 邮箱", "address": "address 住址",
+                   "student_no": "student no. 学号", "email": "e-mail 邮箱", "bank_account": "bank account 银行账号",
+                   "address": "address 住址",
                    "postcode": "postcode 邮编"}
 MIN_EM_PAIRS = 10  # fewer blocked pairs than this teach EM nothing but noise
 # Expectation maximisation: pass 1 holds name and birth date fixed and learns the rest; pass 2 is
@@ -400,7 +439,8 @@ def _estimate_prior(linker, con, evidence: Evidence, block_on) -> str:
 M_FLOORS = {"name": 0.005, "dob": 0.01, "sex": 0.01, "org": 0.15,
             "student_no": 0.2, "staff_no": 0.05,  # one person holds a student number per degree
             "passport_no": 0.05,  # a renewed passport has a new number
-            "address": 0.05}  # people move
+            "address": 0.05,  # people move
+            "bank_account": 0.3}  # paid into another of their cards
 
 
 # What a true match usually shows at each level (strongest first), for comparisons that no EM pass
@@ -409,7 +449,7 @@ M_FLOORS = {"name": 0.005, "dob": 0.01, "sex": 0.01, "org": 0.15,
 PRIOR_M = {"name": (0.75, 0.1, 0.04, 0.04, 0.03, 0.02, 0.02), "dob": (0.85, 0.05, 0.03, 0.03, 0.04),
            "sex": (0.97, 0.03), "org": (0.7, 0.3), "address": (0.5, 0.15, 0.1, 0.05, 0.02, 0.18),
            "id_number": (0.95, 0.05), "passport_no": (0.85, 0.05, 0.1), "staff_no": (0.85, 0.1, 0.05),
-           "student_no": (0.55, 0.05, 0.4), "email": (0.8, 0.2)}
+           "student_no": (0.55, 0.05, 0.4), "email": (0.8, 0.2), "bank_account": (0.8, 0.2)}
 
 
 def _apply_prior_m(linker) -> list[str]:

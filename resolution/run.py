@@ -16,6 +16,7 @@ from resolution.exact import Clustering, keyed_clusters
 from resolution.organisations import org_members, org_parents
 from resolution.mentions import link_mentions
 from resolution.person_linkage import LinkageOptions, link_persons
+from resolution.review_priority import review_priority
 
 
 # Entities resolved from names and code lists rather than from their own source records.
@@ -29,6 +30,7 @@ class ResolveResult:
     records: dict[str, int] = field(default_factory=dict)
     refused_merges: int = 0
     probabilistic_links: int = 0
+    entity_links: int = 0  # weakly identified records linked to the one entity that fits
     review_items: int = 0
     mentions: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what evidence person linkage had, what it skipped
@@ -37,7 +39,10 @@ class ResolveResult:
 def ensure_review_table(con) -> None:
     con.execute("""CREATE TABLE IF NOT EXISTS res_review (
         item_id VARCHAR PRIMARY KEY, entity_type VARCHAR, record_a VARCHAR, record_b VARCHAR,
-        match_probability DOUBLE, match_weight DOUBLE, reason VARCHAR, evidence JSON, run_id VARCHAR)""")
+        match_probability DOUBLE, match_weight DOUBLE, reason VARCHAR, evidence JSON, run_id VARCHAR,
+        priority DOUBLE)""")
+    # a workspace resolved before the queue had priorities: the next resolve fills the column
+    con.execute("ALTER TABLE res_review ADD COLUMN IF NOT EXISTS priority DOUBLE")
 
 
 def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
@@ -57,6 +62,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
     resolve_id = status.begin(con, run_id)  # committed now: a crash leaves it `running`
     con.execute("BEGIN TRANSACTION")
     try:
+        name_weights = None  # the Person model's, for mentions
         for cls in load_ontology().master_classes():
             if cls.name in VOCABULARY_ENTITIES:
                 continue
@@ -69,10 +75,14 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
                 _store_review(con, linkage.review, run_id)
                 result.probabilistic_links = linkage.probabilistic_links
                 result.review_items = len(linkage.review)
+                result.entity_links = linkage.entity_links
+                name_weights = linkage.name_weights
                 result.notes += linkage.notes
             else:
                 clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))
             _link(con, cls.name, clustering, run_id, result)
+            if cls.name == "Person":
+                _store_scores(con, linkage)
         orgs = org_members(con)
         _link(con, "Organisation", Clustering(orgs, {m[0]: "exact:name" for m in orgs}, []), run_id, result)
         _store_org_parents(con, org_parents(con))
@@ -91,7 +101,9 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
             FROM _disciplines d JOIN res_link l ON l.member_id = d.member AND l.entity_type = 'Discipline',
             LATERAL (VALUES ('name', d.label), ('discipline_code', d.code)) p(property, value)""")
         con.unregister("_disciplines")
-        linked = link_mentions(con)
+        linked = link_mentions(con, name_weights, options.mention_match_threshold)
+        _store_mention_scores(con, linked.scores)
+        result.notes += linked.notes
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
         _store_review(con, linked.review, run_id, replace=False)
         result.review_items += len(linked.review)
@@ -104,6 +116,41 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
             status.finish(con, resolve_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     return result
+
+
+def _ensure_score_tables(con) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS res_pair_score (record_a VARCHAR, record_b VARCHAR, match_probability DOUBLE)")
+    con.execute("""CREATE TABLE IF NOT EXISTS res_entity_score (
+        item_id VARCHAR, master_id VARCHAR, match_probability DOUBLE, linked BOOLEAN)""")
+
+
+def _store_mention_scores(con, scores: list[tuple[str, str, float, bool]]) -> None:
+    """Each mention's candidates with their posteriors (res_entity_score, item `mention:record:type:position`)."""
+    _ensure_score_tables(con)
+    con.execute("DELETE FROM res_entity_score WHERE item_id LIKE 'mention:%'")
+    if scores:
+        item, master, p, linked = (list(c) for c in zip(*scores, strict=True))
+        con.register("_mention_scores", pa.table({"item": item, "master": master, "p": p, "linked": linked}))
+        con.execute("INSERT INTO res_entity_score SELECT * FROM _mention_scores")
+        con.unregister("_mention_scores")
+
+
+def _store_scores(con, linkage) -> None:
+    """The model's scores, kept for the calibration table (`campus-kg evaluate`): every scored pair
+    (res_pair_score) and every record-to-entity candidate, by the candidate's master (res_entity_score)."""
+    _ensure_score_tables(con)
+    con.execute("DELETE FROM res_pair_score")
+    con.execute("DELETE FROM res_entity_score")
+    if linkage.pair_scores is not None and linkage.pair_scores.num_rows:
+        con.register("_pair_scores", linkage.pair_scores)
+        con.execute("INSERT INTO res_pair_score SELECT record_a, record_b, match_probability FROM _pair_scores")
+        con.unregister("_pair_scores")
+    if linkage.entity_scores:
+        item, anchor, p, linked = (list(c) for c in zip(*linkage.entity_scores, strict=True))
+        con.register("_entity_scores", pa.table({"item": item, "anchor": anchor, "p": p, "linked": linked}))
+        con.execute("""INSERT INTO res_entity_score SELECT s.item, l.master_id, s.p, s.linked FROM _entity_scores s
+            JOIN res_link l ON l.member_id = s.anchor AND l.entity_type = 'Person'""")
+        con.unregister("_entity_scores")
 
 
 def _store_org_parents(con, pairs: list[tuple[str, str]]) -> None:
@@ -122,11 +169,13 @@ def _store_org_parents(con, pairs: list[tuple[str, str]]) -> None:
 def _store_review(con, items: list[dict], run_id: str, replace: bool = True) -> None:
     if replace:
         con.execute("DELETE FROM res_review WHERE entity_type = 'Person'")
-    if items:
-        table = pa.Table.from_pylist([{**i, "run_id": run_id} for i in items])
+    if items:  # each with its priority: what a steward's decision on it would teach the model
+        table = pa.Table.from_pylist([{**i, "run_id": run_id, "priority": review_priority(i)} for i in items])
         con.register("_review", table)
-        con.execute("INSERT OR REPLACE INTO res_review SELECT item_id, entity_type, record_a, record_b, "
-                    "match_probability, match_weight, reason, evidence, run_id FROM _review")
+        con.execute("""INSERT OR REPLACE INTO res_review (item_id, entity_type, record_a, record_b, match_probability,
+                           match_weight, reason, evidence, run_id, priority)
+                       SELECT item_id, entity_type, record_a, record_b, match_probability, match_weight, reason,
+                              evidence, run_id, priority FROM _review""")
         con.unregister("_review")
 
 

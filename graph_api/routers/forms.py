@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, status
 from graph_api import form_templates
 from graph_api.deps import ClientDep, FormFiller, GraphDep, StateDep
 from graph_api.models import FormTemplateInfo, Prefill, PrefillRequest
-from graph_api.person_view import ensure_self, fields_returned, person_record
+from graph_api.person_view import fields_returned, find_permitted, person_record
 
 router = APIRouter(tags=["forms 一表通"])
 
@@ -31,7 +31,7 @@ def prefill(template: str, body: PrefillRequest, principal: FormFiller, graph: G
     requested = body.person_id or principal.person_id
     if not requested:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "person_id is required")
-    record = person_record(graph, requested, principal.role, ensure_self(graph, principal, requested))
+    record = person_record(graph, requested, principal.role, find_permitted(graph, principal, requested))
     fields, unfilled = form_templates.prefill(form, record)
     state.log_access(principal, record.master_id, f"POST /forms/{template}/prefill", fields_returned(record), client)
     return Prefill(template=form.name, title_zh=form.title_zh, title_en=form.title_en, person_id=record.master_id,

@@ -17,7 +17,7 @@ from campus_kg.state import Principal, StateStore
 from graph_api.deps import ClientDep, GraphDep, Me, PersonReader, StateDep
 from graph_api.lineage import attribute_lineage
 from graph_api.models import Correction, CorrectionRequest, PersonRecord
-from graph_api.person_view import ensure_self, fields_returned, person_record, resolve_person, resolve_person_id
+from graph_api.person_view import find_permitted, fields_returned, person_record, resolve_person, resolve_person_id
 from graph_api.served_graph import ServedGraph
 from ontology.model import load_ontology
 
@@ -26,7 +26,8 @@ router = APIRouter(tags=["persons 个人数据中心"])
 
 def read_person(graph: ServedGraph, state: StateStore, principal: Principal, requested: str, endpoint: str,
                 client: str | None) -> PersonRecord:
-    record = person_record(graph, requested, principal.role, ensure_self(graph, principal, requested))
+    # One store call for an uncached person: the record comes with the check of who may read it.
+    record = person_record(graph, requested, principal.role, find_permitted(graph, principal, requested))
     state.log_access(principal, record.master_id, endpoint, fields_returned(record), client)
     return record
 

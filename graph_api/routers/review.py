@@ -38,9 +38,12 @@ def _queue(workspace: Workspace, where: str = "true", params: list | None = None
     try:
         cur = con.execute(f"SELECT * FROM read_parquet(?) WHERE {where}", [str(workspace.review_queue), *(params or [])])
         columns = [d[0] for d in cur.description]
-        return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
+        rows = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
     finally:
         con.close()
+    # the items whose decision teaches the model most first; a queue published before priorities
+    # existed has none, and keeps the item order
+    return sorted(rows, key=lambda r: (-(r.get("priority") or 0.0), r["item_id"]))
 
 
 def _judgements(state: StateStore) -> dict[tuple[str, str], str]:
@@ -52,12 +55,13 @@ def _item(row: dict, judgements: dict) -> ReviewItem:
     return ReviewItem(item_id=row["item_id"], entity_type=row["entity_type"], record_a=row["record_a"],
                       record_b=row["record_b"], master_a=row["master_a"], master_b=row["master_b"],
                       match_probability=row["match_probability"], match_weight=row["match_weight"],
-                      reason=row["reason"], departments=sorted({d for d in (row["department_a"], row["department_b"])
-                                                                if d}),
+                      priority=row.get("priority"), reason=row["reason"],
+                      departments=sorted({d for d in (row["department_a"], row["department_b"]) if d}),
                       status="decided" if judgement in ("same", "not_same") else "open", judgement=judgement)
 
 
-@router.get("/review/queue", response_model=ReviewPage, summary="待审核重复 / Duplicate candidates to review")
+@router.get("/review/queue", response_model=ReviewPage,
+            summary="待审核重复 / Duplicate candidates to review, most to teach the model first")
 def review_queue(principal: Steward, state: StateDep, workspace: WorkspaceDep,
                  entity_type: str | None = None,
                  min_score: float = Query(0.0, ge=0, le=1, description="lowest match probability"),

@@ -1,6 +1,6 @@
 """Graph-store port and adapters. Open a store with `open_store`; never import an adapter directly."""
 
-from graph_api.store.base import GraphStore, GraphStoreError, QueryTimeout
+from graph_api.store.base import GraphStore, GraphStoreError, PersonRead, QueryTimeout
 from graph_api.store.factory import open_store
 
-__all__ = ["GraphStore", "GraphStoreError", "QueryTimeout", "open_store"]
+__all__ = ["GraphStore", "GraphStoreError", "PersonRead", "QueryTimeout", "open_store"]

@@ -7,7 +7,7 @@ schema and then call the `_hook` methods that each adapter implements.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, final
+from typing import Any, NamedTuple, final
 
 import pyarrow as pa
 
@@ -21,6 +21,16 @@ class GraphStoreError(RuntimeError):
 
 class QueryTimeout(GraphStoreError):
     """A query ran past the store's timeout and was stopped."""
+
+
+class PersonRead(NamedTuple):
+    """Everything a person's record shows, as GraphStore.person_read answers it: the master node, then
+    each part's rows with the columns dialects.PERSON_PARTS names for it."""
+    person: dict[str, Any] | None  # the master node (None: no Person has the ID)
+    statements: list[dict[str, Any]]  # current statements, each with its source record and system
+    sources: list[dict[str, Any]]  # source records resolved to the person, with the linking rule
+    relationships: list[dict[str, Any]]  # {"rel", "other"}: what the person points to
+    advisors: list[dict[str, Any]]  # who advises the person
 
 
 class GraphStore(ABC):
@@ -66,6 +76,24 @@ class GraphStore(ABC):
         return [{k: self.dialect.to_python(v) for k, v in row.items()} for row in rows]
 
     @final
+    def person_read(self, person_id: str) -> PersonRead:
+        """A master person's whole record in one call on one connection, however the backend's dialect
+        splits it into statements (Neo4j: one statement, one round trip)."""
+        statements = self.dialect.person_read_statements()
+        answers = self._run_reads([cypher for _, cypher in statements], {"id": person_id})
+        parts: dict[str, Any] = {"person": None}
+        for (part, _), rows in zip(statements, answers, strict=True):
+            if part == "*":
+                parts.update(rows[0] if rows else {})
+            elif part == "person":
+                parts["person"] = rows[0]["person"] if rows else None
+            else:
+                parts[part] = rows
+        if parts["person"] is None:
+            return PersonRead(None, [], [], [], [])
+        return PersonRead(**{field: self.dialect.to_python(parts.get(field, [])) for field in PersonRead._fields})
+
+    @final
     def write(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         """Run write statements in one transaction where the backend allows."""
         self._run_write_batch(statements)
@@ -109,6 +137,11 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _run_read(self, cypher: str, parameters: dict[str, Any], max_rows: int | None) -> list[dict[str, Any]]: ...
+
+    def _run_reads(self, statements: list[str], parameters: dict[str, Any]) -> list[list[dict[str, Any]]]:
+        """Several read statements with the same parameters, as one unit (an adapter may run them on one
+        connection); rows as the driver gives them."""
+        return [self._run_read(cypher, parameters, None) for cypher in statements]
 
     @abstractmethod
     def _run_write_batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None: ...

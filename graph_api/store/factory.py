@@ -51,3 +51,15 @@ def open_store(settings: Settings, *, backend: str | None = None, ladybug_path: 
             query_timeout_ms=settings.query_timeout_ms,
         )
     raise GraphStoreError(f"unknown graph backend {backend!r}")
+
+
+def open_neo4j_import(settings: Settings, neo4j_slot: str) -> GraphStore:
+    """A write-only store that replaces the slot's whole database by an offline import when closed
+    (graph_api.store.neo4j_import): for full builds, where `neo4j_import_dir` names the server's inboxes."""
+    from graph_api.store.neo4j_import import Neo4jImportStore, import_inbox
+
+    if settings.neo4j_import_dir is None:
+        raise GraphStoreError("an offline Neo4j import needs neo4j_import_dir (CAMPUS_KG_NEO4J_IMPORT_DIR)")
+    uri, _ = neo4j_location(settings, neo4j_slot)
+    return Neo4jImportStore(graph_schema(), uri, settings.neo4j_user, settings.neo4j_password.get_secret_value(),
+                            import_inbox(settings.neo4j_import_dir, uri))

@@ -56,23 +56,34 @@ class LadybugStore(GraphStore):
         return data.num_rows
 
     def _run_read(self, cypher: str, parameters: dict[str, Any], max_rows: int | None) -> list[dict[str, Any]]:
+        return self._run_reads([cypher], parameters, max_rows)[0]
+
+    def _run_reads(self, statements: list[str], parameters: dict[str, Any],
+                   max_rows: int | None = None) -> list[list[dict[str, Any]]]:
+        """The statements one after another on one connection of the pool (taken once: under load the
+        pool's queue is contended)."""
         conn = self._pool.get()
         try:
-            result = conn.execute(cypher, parameters)
-            if isinstance(result, list):  # several statements: Ladybug ran them all; answer none
-                raise GraphStoreError("one statement per query")
-            columns = result.get_column_names()
-            rows = []
-            while result.has_next() and (max_rows is None or len(rows) < max_rows):
-                rows.append(dict(zip(columns, result.get_next(), strict=True)))
-            result.close()
-            return rows
+            return [self._read_on(conn, cypher, parameters, max_rows) for cypher in statements]
         except RuntimeError as exc:
             if "interrupted" in str(exc).lower():
                 raise QueryTimeout(str(exc)) from None
             raise
         finally:
             self._pool.put(conn)
+
+    @staticmethod
+    def _read_on(conn: ladybug.Connection, cypher: str, parameters: dict[str, Any],
+                 max_rows: int | None) -> list[dict[str, Any]]:
+        result = conn.execute(cypher, parameters)
+        if isinstance(result, list):  # several statements: Ladybug ran them all; answer none
+            raise GraphStoreError("one statement per query")
+        columns = result.get_column_names()
+        rows = []
+        while result.has_next() and (max_rows is None or len(rows) < max_rows):
+            rows.append(dict(zip(columns, result.get_next(), strict=True)))
+        result.close()
+        return rows
 
     def _run_write_batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
         self._conn.execute("BEGIN TRANSACTION")

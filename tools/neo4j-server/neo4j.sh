@@ -3,7 +3,8 @@
 #   neo4j.sh up STATE_DIR     build with Maven if needed, start two servers (the served one and the
 #                             standby a rebuild loads) on free loopback ports with a random password,
 #                             wait until Bolt answers; writes STATE_DIR/env (NEO4J_URI,
-#                             NEO4J_STANDBY_URI, NEO4J_USER, NEO4J_PASSWORD) for `set -a; . STATE_DIR/env`
+#                             NEO4J_STANDBY_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_IMPORT_DIR: the inboxes
+#                             through which full builds import offline) for `set -a; . STATE_DIR/env`
 #   neo4j.sh down STATE_DIR   stop it cleanly (SIGTERM, then SIGKILL after 60 s)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -35,8 +36,8 @@ up)
   password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
   rm -rf "$state/data"; mkdir -p "$state/data"
   umask 077
-  printf 'NEO4J_URI=bolt://127.0.0.1:%s\nNEO4J_STANDBY_URI=bolt://127.0.0.1:%s\nNEO4J_USER=neo4j\nNEO4J_PASSWORD=%s\n' \
-    "$port" "$standby" "$password" > "$state/env"
+  printf 'NEO4J_URI=bolt://127.0.0.1:%s\nNEO4J_STANDBY_URI=bolt://127.0.0.1:%s\nNEO4J_USER=neo4j\nNEO4J_PASSWORD=%s\nNEO4J_IMPORT_DIR=%s\n' \
+    "$port" "$standby" "$password" "$state/data/imports" > "$state/env"
   NEO4J_PASSWORD="$password" nohup java -Xms256m -Xmx"${NEO4J_HEAP:-1g}" -XX:+UseG1GC \
     -cp "$here/target/classes:$here/target/lib/*" campuskg.Neo4jServer "$state/data" "$port" "$standby" \
     > "$state/neo4j.log" 2>&1 &

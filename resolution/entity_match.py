@@ -1,0 +1,191 @@
+"""Record-to-entity matching for weakly identified Person records.
+
+A finance payee (name + unit + bank account), a card holder without a linked number, a reader with
+only a name: records that hold no strong identifier. Pair by pair, such a record scores about
+p = 0.9 against its person's staff record (a unique name and the same college against a prior of
+one in thousands), below the match threshold, and goes to review forever. Yet the question a data
+office asks is not "are these two records the same?" but "which of our people is this, if any?",
+and that question has more evidence: all of every candidate's records, and the fact that nobody
+else fits.
+
+So, once identifiers and confident pairs have formed clusters, each **weak cluster** (no member
+holds an ID number, passport, staff or student number or institutional e-mail) is scored against
+every **anchored cluster** (one that does) that blocking paired it with:
+
+- per comparison (name, birth date, sex, organisation, address, ...), the strongest agreement
+  between any of the weak cluster's records and any of the entity's records: the entity's evidence
+  is all of its records (the staff record's name, the library record's unit);
+- the entity's likelihood ratio 2^S, S being the sum of those comparisons' match weights (the
+  trained model's, term frequencies included; the pairwise prior is not added);
+- a posterior over the hypotheses "candidate 1", ..., "candidate k" and "none of ours" (an
+  outside payee, a person not in any anchored system):
+
+      p(candidate i) = λ · 2^S_i / (π · c · q + λ · Σ_j 2^S_j),   λ = (1 − π) / N
+
+  with N the number of anchored entities, π the share of weak clusters that belong to none of
+  them, c the chance that an outsider's name meets a candidate at all and q the chance that an
+  outsider names one of our units, all measured on the weak clusters themselves (`Outsiders`).
+  Entities that blocking did not pair with the record share no name key with it; their likelihood
+  ratios are negligible.
+
+A weak cluster links to its best candidate when that posterior reaches the match threshold: when
+exactly one entity fits. When several genuinely fit (namesakes in one college), the posterior is
+split among them and the record goes to review once, against its best candidate, rather than once
+per pair. Steward decisions still bind: a "not the same" refuses the link.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from resolution.clusters import ConstrainedUnionFind
+from resolution.entity_evidence import OrgEvidence, Outsiders
+
+# Comparisons read from the model's predictions (mw_x, plus mw_tf_adj_x where there is one).
+ENTITY_RULE = "entity"
+
+
+@dataclass
+class EntityMatch:
+    linked: int = 0
+    review: list[dict] = field(default_factory=list)
+    # (weak record, anchor record, posterior, linked?) for every candidate: the calibration table's input
+    scores: list[tuple[str, str, float, bool]] = field(default_factory=list)
+    weak_records: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+
+    def absorb(self, other: "EntityMatch") -> None:
+        self.linked += other.linked
+        self.review += other.review
+        self.scores += other.scores
+        self.weak_records |= other.weak_records
+        self.notes += other.notes
+
+
+def cluster_table(groups: dict[str, list[str]], items: set[str], anchors: set[str]) -> pa.Table:
+    """Every record of an item or an anchor cluster, with its cluster and role (a cluster may be both:
+    two lone records may be one person)."""
+    records, clusters, roles = [], [], []
+    for role, chosen in (("item", items), ("anchor", anchors)):
+        for root in chosen:
+            members = groups[root]
+            records += members
+            clusters += [root] * len(members)
+            roles += [role] * len(members)
+    return pa.table({"record_id": pa.array(records, pa.string()), "cluster": pa.array(clusters, pa.string()),
+                     "role": pa.array(roles, pa.string())})
+
+
+def candidate_sql(predictions: str, comparisons: list[str], tf: set[str]) -> str:
+    """Weak cluster x anchored cluster: the strongest agreement per comparison over their record
+    pairs (a comparison either side leaves empty counts 0), and the best pair to show a steward."""
+    def weight(c: str) -> str:
+        return f"mw_{c}" + (f" + mw_tf_adj_{c}" if c in tf else "")
+    best = ",\n".join(f"COALESCE(max({weight(c)}) FILTER (WHERE gamma_{c} >= 0), 0) AS w_{c}" for c in comparisons)
+    both_ways = " UNION ALL ".join(
+        f"SELECT unique_id_{a} AS weak_id, unique_id_{b} AS anchor_id, match_probability, "
+        + ", ".join(f"gamma_{c}, mw_{c}" + (f", mw_tf_adj_{c}" if c in tf else "") for c in comparisons)
+        + f" FROM {predictions}" for a, b in (("l", "r"), ("r", "l")))
+    org_level = "max(gamma_org)" if "org" in comparisons else "NULL"
+    return f"""
+        WITH pairs AS ({both_ways})
+        SELECT w.cluster AS item, a.cluster AS entity,
+               arg_max(p.weak_id, p.match_probability) AS weak_record,
+               arg_max(p.anchor_id, p.match_probability) AS anchor_record,
+               {org_level} AS org_level,
+               {best}
+        FROM pairs p
+        JOIN _clusters w ON w.record_id = p.weak_id AND w.role = 'item'
+        JOIN _clusters a ON a.record_id = p.anchor_id AND a.role = 'anchor' AND a.cluster <> w.cluster
+        GROUP BY 1, 2"""
+
+
+def match_clusters(con: duckdb.DuckDBPyConnection, predictions: str, uf: ConstrainedUnionFind, what: str,
+                   is_item, is_anchor, orgs: dict[str, str | None], rule: dict[str, str], match_threshold: float,
+                   review_threshold: float, decided: set[tuple[str, str]], make_item) -> EntityMatch:
+    """Links item clusters to anchor clusters in `uf` (see the module's docstring). `is_item(members)`,
+    `is_anchor(members)`: which clusters are which; `what`: the items' description for the notes.
+    `predictions`: the model's scored pairs (with gamma_ and mw_ columns) in `con`; `orgs`: each
+    record's organisation; `make_item(pair, reason)`: a review item."""
+    result = EntityMatch()
+    groups = {str(root): [str(m) for m in members] for root, members in uf.groups().items()}
+    weak_clusters = {c for c, members in groups.items() if is_item(members)}
+    anchors = {c for c, members in groups.items() if is_anchor(members)}
+    result.weak_records = {m for c in weak_clusters for m in groups[c]}
+    entities = len(anchors)
+    if not weak_clusters or not entities:
+        return result
+    clusters = cluster_table(groups, weak_clusters, anchors)
+    names = [r[0] for r in con.execute(f"DESCRIBE {predictions}").fetchall()]
+    comparisons = [n[6:] for n in names if n.startswith("gamma_")]
+    tf = {c for c in comparisons if f"mw_tf_adj_{c}" in names}
+    con.register("_clusters", clusters)
+    try:
+        rows = con.execute(candidate_sql(predictions, comparisons, tf)).fetchall()
+    finally:
+        con.unregister("_clusters")
+    org = OrgEvidence.measure({c: groups[c] for c in anchors}, orgs, set())
+    if org.measured:
+        result.notes.append(org.describe())
+    by_item: dict[str, list[tuple[float, str, str, str, dict]]] = {}
+    for item, entity, weak_record, anchor_record, org_level, *weights in rows:
+        evidence = dict(zip(comparisons, weights, strict=True))
+        if org_level is not None and org_level >= 0:  # the entity's units, not one record's
+            evidence["org"] = org.same if org_level > 0 else org.other
+        weights = list(evidence.values())
+        by_item.setdefault(item, []).append((sum(weights), entity, weak_record, anchor_record, evidence))
+    # Outsiders name their own institution (see Outsiders)
+    ours = {orgs.get(m) for c in anchors for m in groups[c]} - {None}
+    with_unit = {c for c in weak_clusters if any(orgs.get(m) for m in groups[c])}
+    known_org = {c for c in weak_clusters if any(orgs.get(m) in ours for m in groups[c])}
+    foreign = with_unit - known_org
+    unfit = weak_clusters - by_item.keys()
+    outsiders = Outsiders.measure(len(weak_clusters), len(unfit), len(foreign), len(foreign & by_item.keys()),
+                                  len(unfit & with_unit), len(unfit & known_org))
+    log_lambda = math.log2((1 - outsiders.share) / entities)
+    result.notes.append(f"record-to-entity 记录对实体: {len(weak_clusters)} {what}, {len(by_item)} with candidates "
+                        f"among {entities} entities; " + outsiders.describe())
+    ranked = []
+    for item, candidates in by_item.items():
+        # log-sum-exp: a match weight of 60 bits is fine in a double, 2,000 is not
+        top = max(s for s, *_ in candidates)
+        total = sum(2.0 ** (s - top) for s, *_ in candidates)
+        denominator_log = top + log_lambda + math.log2(total)  # log2(λ Σ 2^S)
+        outside_log = outsiders.log_mass(item in known_org)
+        norm = max(denominator_log, outside_log)
+        denom = 2.0 ** (denominator_log - norm) + 2.0 ** (outside_log - norm)
+        scored = sorted(((2.0 ** (s + log_lambda - norm) / denom, s, entity, w, a, ev)
+                         for s, entity, w, a, ev in candidates), key=lambda t: (-t[0], t[2]))
+        ranked.append((item, scored))
+    ranked.sort(key=lambda t: (-t[1][0][0], t[0]))  # most certain first
+    for item, scored in ranked:
+        p, s, entity, weak_record, anchor_record, evidence = scored[0]
+        linked = False
+        if uf.find(weak_record) == uf.find(anchor_record):
+            linked = True  # a lone record already joined through another lone record's match
+        elif p >= match_threshold:
+            if uf.union(weak_record, anchor_record, "probabilistic:entity"):
+                linked = True
+                result.linked += 1
+                for member in groups[item]:
+                    rule[member] = f"{ENTITY_RULE}:{p:.4f}"
+            elif tuple(sorted((weak_record, anchor_record))) not in decided:
+                result.review.append(make_item(_pair(weak_record, anchor_record, p, s, evidence),
+                                               "conflict: the one entity that fits holds another ID number or "
+                                               "passport, or a steward said 'not the same'"))
+        elif (p >= review_threshold or sum(q for q, *_ in scored) >= 0.5) \
+                and tuple(sorted((weak_record, anchor_record))) not in decided:
+            # uncertain, or one of ours for sure but which one is not (namesakes in one college)
+            result.review.append(make_item(_pair(weak_record, anchor_record, p, s, evidence),
+                                           f"uncertain: record to entity, {len(scored)} candidate(s)"))
+        result.scores += [(weak_record, a, q, linked and i == 0) for i, (q, _, _, _, a, _) in enumerate(scored)]
+    return result
+
+
+def _pair(a: str, b: str, p: float, weight: float, evidence: dict) -> dict:
+    return {"unique_id_l": a, "unique_id_r": b, "match_probability": p, "match_weight": weight,
+            **{f"mw_{c}": v for c, v in evidence.items() if v}}
