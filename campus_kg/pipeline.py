@@ -135,7 +135,8 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
     decisions = [Decision(d["record_a"], d["record_b"], d["judgement"]) for d in state.decisions("Person")]
     return LinkageOptions(model_path=workspace.person_model, match_threshold=settings.match_threshold,
                           review_threshold=settings.review_threshold, decisions=decisions,
-                          mention_match_threshold=settings.mention_match_threshold)
+                          mention_match_threshold=settings.mention_match_threshold,
+                          review_budget=settings.review_budget)
 
 
 @exclusive("resolve")
@@ -159,7 +160,9 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
     console.print(table)
     console.print(f"{len(options.decisions)} steward decisions applied; {result.probabilistic_links} probabilistic "
                   f"links at p ≥ {settings.match_threshold}; {result.entity_links} weakly identified records "
-                  f"linked to the one entity that fits; {result.review_items} items for review "
+                  f"linked to the one entity that fits; {result.review_items} items for review"
+                  + (f" and {result.review_deferred} deferred beyond the review budget" if result.review_deferred else "")
+                  + " "
                   f"(p ≥ {settings.review_threshold}); model saved to {workspace.person_model}")
     if result.mentions:
         console.print("person mentions by name 按姓名提及: " + ", ".join(f"{k} {v}" for k, v in result.mentions.items()))

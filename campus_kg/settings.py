@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     state_url: str | None = None
     token_secret: SecretStr = SecretStr("campus-kg-dev")
     token_ttl_days: int = Field(default=90, ge=0, le=3650)
+    # Seconds a server process trusts a token it verified without looking it up again (0: every request).
+    token_cache_seconds: float = Field(default=0, ge=0, le=60)
     max_request_bytes: int = Field(default=1_048_576, ge=1_024, le=1_073_741_824)
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     query_timeout_ms: int = Field(default=10_000, ge=100)
@@ -63,6 +65,7 @@ class Settings(BaseSettings):
     match_threshold: float = Field(default=0.99, gt=0, lt=1)
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
     mention_match_threshold: float = Field(default=0.95, gt=0, lt=1)
+    review_budget: float = Field(default=0.01, ge=0, le=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)
     quality_yellow: float = Field(default=0.90, ge=0, le=1)
     quality_timeliness_days: int = Field(default=400, ge=1)

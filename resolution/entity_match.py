@@ -47,6 +47,10 @@ from resolution.entity_evidence import OrgEvidence, Outsiders
 
 # Comparisons read from the model's predictions (mw_x, plus mw_tf_adj_x where there is one).
 ENTITY_RULE = "entity"
+# Pairs scored at or above this are kept (res_pair_score), and candidates at or above it
+# (res_entity_score, the best one always), for the calibration table; they weigh as competitors in
+# record-to-entity matching, where pairs below it change no posterior noticeably.
+SCORE_FLOOR = 0.01
 
 
 @dataclass
@@ -182,7 +186,8 @@ def match_clusters(con: duckdb.DuckDBPyConnection, predictions: str, uf: Constra
             # uncertain, or one of ours for sure but which one is not (namesakes in one college)
             result.review.append(make_item(_pair(weak_record, anchor_record, p, s, evidence),
                                            f"uncertain: record to entity, {len(scored)} candidate(s)"))
-        result.scores += [(weak_record, a, q, linked and i == 0) for i, (q, _, _, _, a, _) in enumerate(scored)]
+        result.scores += [(weak_record, a, q, linked and i == 0) for i, (q, _, _, _, a, _) in enumerate(scored)
+                          if q >= SCORE_FLOOR or i == 0]
     return result
 
 

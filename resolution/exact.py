@@ -17,7 +17,8 @@ the same name, a shared name key — `张伟` and `ZHANG Wei` are both `zhang|we
 name each within a typo, the same given name in Latin letters after a change of surname, or a record
 without a name). A pair whose names disagree is held back (`Clustering.held_back`): the probabilistic
 model scores it (resolution/held_back.py) seeing both the shared identifier and the disagreeing
-names, and a steward reviews it when the model is unsure. ID numbers (validated check character) and passports link without a name check.
+names, and a steward reviews it when the model is unsure. ID numbers (validated check character)
+and passports link without a name check.
 
 Passport numbers (留学生, 外籍教师) link like ID numbers. Two different passports veto a merge only
 when both look valid, were issued by the same recorded country and differ by more than one typo

@@ -24,18 +24,29 @@ def score_held_back(model: PersonModel, records: pa.Table, held_back: list[tuple
     if not wanted:
         return []
     table = with_sound_keys(records)
+    ordered = sorted(wanted)
+    out = []
+    for start in range(0, len(ordered), BATCH_PAIRS):  # score_pairs compares every left with every right
+        out += _score_batch(model, table, set(ordered[start:start + BATCH_PAIRS]))
+    return sorted(out, key=lambda p: (-p["match_probability"], p["unique_id_l"], p["unique_id_r"]))
+
+
+# Pairs scored per call: the cartesian product of their left and right records stays ≤ 256² rows.
+BATCH_PAIRS = 256
+
+
+def _score_batch(model: PersonModel, table: pa.Table, wanted: set[tuple[str, str]]) -> list[dict]:
     side = {}
     for name, ids in (("held_back_l", {a for a, _ in wanted}), ("held_back_r", {b for _, b in wanted})):
         chosen = table.filter(pc.is_in(table["unique_id"], value_set=pa.array(sorted(ids), pa.string())))
         side[name] = model.linker._db_api.register(chosen, dataset_display_name=name)  # noqa: SLF001
-    # every left record against every right one (a handful each), then only the pairs held back
     scored = model.linker.inference.score_pairs(side["held_back_l"], side["held_back_r"])
     names = [r[0] for r in model.con.execute(f"DESCRIBE {scored.physical_name}").fetchall()]
     weights = [f"{n}{' + mw_tf_adj_' + n[3:] if 'mw_tf_adj_' + n[3:] in names else ''} AS {n}"
                for n in names if n.startswith("mw_") and not n.startswith("mw_tf_adj_")]
     rows = model.con.sql(f"""SELECT least(unique_id_l, unique_id_r) AS a, greatest(unique_id_l, unique_id_r) AS b,
             match_weight, match_probability{''.join(', ' + w for w in weights)}
-        FROM {scored.physical_name} ORDER BY match_probability DESC, a, b""").to_arrow_table().to_pylist()
+        FROM {scored.physical_name}""").to_arrow_table().to_pylist()
     out = []
     for row in rows:
         pair = (row.pop("a"), row.pop("b"))

@@ -43,6 +43,7 @@ import pyarrow as pa
 
 from ingest.standardise import standardise_name
 from resolution.entity_evidence import CoAuthorUnit, NameWeights, OrgEvidence, Outsiders
+from resolution.entity_match import SCORE_FLOOR
 from resolution.person_linkage import review_item_id
 
 NAME_MATCHES = ("name", "author_name")
@@ -144,7 +145,8 @@ def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | No
     for row in rows:
         item = f"mention:{row['record_id']}:{row['rel_type']}:{row['position']}"
         posterior = row.pop("posterior")
-        result.scores += [(item, m, q, m == row["master_id"]) for m, q in posterior]
+        result.scores += [(item, m, q, m == row["master_id"]) for i, (m, q) in enumerate(posterior)
+                          if q >= SCORE_FLOOR or i == 0]
         if row["master_id"]:
             result.linked += 1
         elif row["rule"] == "ambiguous":

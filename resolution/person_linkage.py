@@ -14,6 +14,7 @@ refused link, become review items carrying the match weight of each comparison.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ import pyarrow as pa
 
 from resolution.clusters import ConstrainedUnionFind
 from resolution.entity_evidence import NameWeights
-from resolution.entity_match import EntityMatch, match_clusters
+from resolution.entity_match import SCORE_FLOOR, EntityMatch, match_clusters
 from resolution.exact import Clustering, add_records, finish, identifier_rows, link_identifiers
+from resolution.held_back import score_held_back
 from resolution.person_model import PERSON_INPUT_SQL, train
 
 
@@ -44,12 +46,8 @@ class LinkageOptions:
     match_threshold: float = 0.99
     review_threshold: float = 0.5
     mention_match_threshold: float = 0.95
+    review_budget: float = 0.01  # the review queue holds at most this share of Person records
     decisions: list[Decision] = field(default_factory=list)
-
-
-# Pairs scored at or above this are kept (res_pair_score) for the calibration table and weigh, as
-# competitors, in record-to-entity matching; pairs below it change no posterior noticeably.
-SCORE_FLOOR = 0.01
 
 
 @dataclass
@@ -59,7 +57,6 @@ class PersonLinkage:
     probabilistic_links: int
     notes: list[str] = field(default_factory=list)  # the evidence the model had, the training it skipped
     entity_links: int = 0  # weakly identified records linked to the one entity that fits
-    pair_scores: pa.Table | None = None  # record_a, record_b, match_probability (>= SCORE_FLOOR)
     entity_scores: list[tuple[str, str, float, bool]] = field(default_factory=list)  # record, anchor record, p, linked
     name_weights: NameWeights | None = None  # the model's, for mentions
 
@@ -101,9 +98,12 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         review: list[dict] = []
         uncertain: list[dict] = []
         scored = model.score(min(SCORE_FLOOR, options.review_threshold))
-        pair_scores = model.con.sql(f"""SELECT unique_id_l AS record_a, unique_id_r AS record_b, match_probability
-            FROM {scored}""").to_arrow_table()
-        for p in model.predict(options.review_threshold, scored=scored):  # strongest first
+        _store_pair_scores(con, model.con, scored)
+        # pairs the identifier rule held back (a shared staff number, names that disagree): scored too
+        held = [p for p in score_held_back(model, records, uf.held_back)
+                if p["match_probability"] >= options.review_threshold]
+        for p in heapq.merge(model.predict(options.review_threshold, scored=scored), held,
+                             key=lambda p: -p["match_probability"]):  # strongest first
             a, b = p["unique_id_l"], p["unique_id_r"]
             if p["match_probability"] < options.match_threshold:
                 uncertain.append(p)
@@ -140,8 +140,20 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         p = _with_cluster_evidence(p, held[uf.find(a)], held[uf.find(b)], disagree)
         if p["match_probability"] >= options.review_threshold:
             review.append(_item(p, "uncertain: between the review and the match threshold"))
-    return PersonLinkage(finish(uf, rule), review, linked, notes, entities.linked, pair_scores, entities.scores,
-                         name_weights)
+    return PersonLinkage(finish(uf, rule), review, linked, notes, entities.linked, entities.scores, name_weights)
+
+
+def _store_pair_scores(con: duckdb.DuckDBPyConnection, model_con: duckdb.DuckDBPyConnection, scored: str) -> None:
+    """Every pair the model scored (at or above SCORE_FLOOR) into res_pair_score, for the calibration
+    table: streamed in batches from the model's database, millions of pairs at 1.5 M records."""
+    con.execute("CREATE TABLE IF NOT EXISTS res_pair_score (record_a VARCHAR, record_b VARCHAR, match_probability DOUBLE)")
+    con.execute("DELETE FROM res_pair_score")
+    reader = model_con.sql(f"SELECT unique_id_l AS record_a, unique_id_r AS record_b, match_probability FROM {scored}"
+                           ).to_arrow_reader(500_000)
+    for batch in reader:
+        con.register("_pair_scores", pa.Table.from_batches([batch]))
+        con.execute("INSERT INTO res_pair_score SELECT * FROM _pair_scores")
+        con.unregister("_pair_scores")
 
 
 def _entity_passes(strong: set[str]):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 
 import duckdb
@@ -32,15 +33,18 @@ class ResolveResult:
     probabilistic_links: int = 0
     entity_links: int = 0  # weakly identified records linked to the one entity that fits
     review_items: int = 0
+    review_deferred: int = 0  # beyond the review budget, of lower priority
     mentions: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what evidence person linkage had, what it skipped
 
 
 def ensure_review_table(con) -> None:
-    con.execute("""CREATE TABLE IF NOT EXISTS res_review (
-        item_id VARCHAR PRIMARY KEY, entity_type VARCHAR, record_a VARCHAR, record_b VARCHAR,
-        match_probability DOUBLE, match_weight DOUBLE, reason VARCHAR, evidence JSON, run_id VARCHAR,
-        priority DOUBLE)""")
+    # res_review_deferred: items beyond the review budget, kept so that nothing a steward may need is lost
+    for table in ("res_review", "res_review_deferred"):
+        con.execute(f"""CREATE TABLE IF NOT EXISTS {table} (
+            item_id VARCHAR PRIMARY KEY, entity_type VARCHAR, record_a VARCHAR, record_b VARCHAR,
+            match_probability DOUBLE, match_weight DOUBLE, reason VARCHAR, evidence JSON, run_id VARCHAR,
+            priority DOUBLE)""")
     # a workspace resolved before the queue had priorities: the next resolve fills the column
     con.execute("ALTER TABLE res_review ADD COLUMN IF NOT EXISTS priority DOUBLE")
 
@@ -63,6 +67,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
     con.execute("BEGIN TRANSACTION")
     try:
         name_weights = None  # the Person model's, for mentions
+        review: list[dict] = []
         for cls in load_ontology().master_classes():
             if cls.name in VOCABULARY_ENTITIES:
                 continue
@@ -72,9 +77,8 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
             if cls.name == "Person":
                 linkage = link_persons(con, options)
                 clustering = linkage.clustering
-                _store_review(con, linkage.review, run_id)
+                review += linkage.review
                 result.probabilistic_links = linkage.probabilistic_links
-                result.review_items = len(linkage.review)
                 result.entity_links = linkage.entity_links
                 name_weights = linkage.name_weights
                 result.notes += linkage.notes
@@ -105,8 +109,16 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
         _store_mention_scores(con, linked.scores)
         result.notes += linked.notes
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
-        _store_review(con, linked.review, run_id, replace=False)
-        result.review_items += len(linked.review)
+        review += linked.review
+        queued, deferred = _within_budget(review, options.review_budget, result.records.get("Person", 0))
+        _store_review(con, queued, run_id)
+        _store_review(con, deferred, run_id, table="res_review_deferred")
+        result.review_items, result.review_deferred = len(queued), len(deferred)
+        if deferred:
+            result.notes.append(f"review budget 审核预算: {len(queued)} items queued (at most "
+                                f"{options.review_budget:.1%} of person records, or {MIN_REVIEW_QUEUE}), {len(deferred)} of lower priority "
+                                "deferred 暂缓 (res_review_deferred): they stay unlinked and are queued as stewards "
+                                "clear the queue")
         survivorship.survive(con, corrections)
         status.finish(con, resolve_id, "complete", "; ".join(result.notes) or None)
         con.execute("COMMIT")
@@ -136,15 +148,10 @@ def _store_mention_scores(con, scores: list[tuple[str, str, float, bool]]) -> No
 
 
 def _store_scores(con, linkage) -> None:
-    """The model's scores, kept for the calibration table (`campus-kg evaluate`): every scored pair
-    (res_pair_score) and every record-to-entity candidate, by the candidate's master (res_entity_score)."""
-    _ensure_score_tables(con)
-    con.execute("DELETE FROM res_pair_score")
+    """The record-to-entity candidates' posteriors, by the candidate's master (res_entity_score), kept
+    for the calibration table (`campus-kg evaluate`) beside the scored pairs (res_pair_score)."""
+    _ensure_score_tables(con)  # res_pair_score is written by person linkage, streamed from the model
     con.execute("DELETE FROM res_entity_score")
-    if linkage.pair_scores is not None and linkage.pair_scores.num_rows:
-        con.register("_pair_scores", linkage.pair_scores)
-        con.execute("INSERT INTO res_pair_score SELECT record_a, record_b, match_probability FROM _pair_scores")
-        con.unregister("_pair_scores")
     if linkage.entity_scores:
         item, anchor, p, linked = (list(c) for c in zip(*linkage.entity_scores, strict=True))
         con.register("_entity_scores", pa.table({"item": item, "anchor": anchor, "p": p, "linked": linked}))
@@ -166,13 +173,26 @@ def _store_org_parents(con, pairs: list[tuple[str, str]]) -> None:
         con.unregister("_parents")
 
 
-def _store_review(con, items: list[dict], run_id: str, replace: bool = True) -> None:
-    if replace:
-        con.execute("DELETE FROM res_review WHERE entity_type = 'Person'")
+# A queue this short is never cut: small data keeps every item it has.
+MIN_REVIEW_QUEUE = 100
+
+
+def _within_budget(items: list[dict], budget: float, person_records: int) -> tuple[list[dict], list[dict]]:
+    """The review queue a data office can clear: the items whose decisions teach the model most
+    (resolution/review_priority.py), at most `budget` × the Person records; the rest deferred."""
+    for item in items:
+        item["priority"] = review_priority(item)
+    ordered = sorted({i["item_id"]: i for i in items}.values(), key=lambda i: (-i["priority"], i["item_id"]))
+    cap = max(math.ceil(budget * person_records), MIN_REVIEW_QUEUE)
+    return ordered[:cap], ordered[cap:]
+
+
+def _store_review(con, items: list[dict], run_id: str, table: str = "res_review") -> None:
+    con.execute(f"DELETE FROM {table} WHERE entity_type = 'Person'")
     if items:  # each with its priority: what a steward's decision on it would teach the model
-        table = pa.Table.from_pylist([{**i, "run_id": run_id, "priority": review_priority(i)} for i in items])
-        con.register("_review", table)
-        con.execute("""INSERT OR REPLACE INTO res_review (item_id, entity_type, record_a, record_b, match_probability,
+        frame = pa.Table.from_pylist([{**i, "run_id": run_id} for i in items])
+        con.register("_review", frame)
+        con.execute(f"""INSERT OR REPLACE INTO {table} (item_id, entity_type, record_a, record_b, match_probability,
                            match_weight, reason, evidence, run_id, priority)
                        SELECT item_id, entity_type, record_a, record_b, match_probability, match_weight, reason,
                               evidence, run_id, priority FROM _review""")

@@ -39,6 +39,7 @@ def _graph(settings, slot: str) -> tuple[list, list]:
             sorted(((r["type"], r["a"], r["b"], typed(r["props"])) for r in rels), key=repr))
 
 
+@pytest.mark.slow  # two full builds and every node and relationship read back: ~40-80 s on 2 cores
 def test_offline_import_builds_the_graph_unwind_builds(demo, tmp_path):
     import_dir = _import_dir()
     shutil.copytree(demo.workspace.root, tmp_path / "ws")
