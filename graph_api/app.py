@@ -60,5 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Size limit and token before the body is read; only the service status and its documentation are public.
     public = {"/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
     app.add_middleware(RequestGuard, max_request_bytes=settings.max_request_bytes,
-                       public_paths={p for p in public if p}, verify=app.state.state_store.verify)
+                       public_paths={p for p in public if p}, verify=app.state.state_store.verify,
+                       token_cache_seconds=settings.token_cache_seconds)
     return app

@@ -30,6 +30,8 @@ from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.analyst_graph import AnalystProjection
 from graph_api.patch import RECORD_LINKS_SQL, PatchPlan, delete_scope, plan_patch, refresh_last_seen, write_snapshot
+from graph_api.person_records import (prune_person_records, records_path, scope_patched_persons, write_person_records,
+                                     write_person_records_apart)
 from graph_api.store import GraphStore
 from graph_api.targets import build_target
 from ingest.lakehouse import DUCK_TYPES, LINEAGE_RUNS_SQL, Lakehouse
@@ -47,6 +49,8 @@ class BuildResult:
     unresolved: dict[str, int] = field(default_factory=dict)
     path: str | None = None
     analyst_path: str | None = None  # the analyst projection (None: the backend writes none)
+    person_records_path: str | None = None  # the person records served by GET /persons/{id}
+    person_records: int = 0  # person records the build wrote (a patch: those it touched)
     plan: PatchPlan | None = None
     patched: dict[str, int] | None = None  # nodes and relationships a patch loaded again
     unchanged: bool = False  # nothing changed since the served build: no new build was made
@@ -367,8 +371,19 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
         if plan.patch and plan.empty:  # nothing the graph shows has changed: keep serving it
             result.build_id, result.path, result.unchanged = previous["build_id"], previous.get("path"), True
             result.analyst_path = previous.get("analyst_path")
+            result.person_records_path = previous.get("person_records_path")
             result.nodes, result.rels = previous.get("nodes", {}), previous.get("rels", {})
             return result
+        # The person records the API serves (graph_api.person_records), from the same lakehouse and frames.
+        # A full build writes them while the graph loads (assembling records is Python, a load native code),
+        # on a DuckDB connection of their own; a patch, afterwards, into a copy of the served artefact,
+        # for the persons its scope tables touch.
+        result.person_records_path = str(records_path(workspace, build_id))
+        records = None
+        if not plan.patch:
+            records_writer = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="person-records"))
+            records = records_writer.submit(write_person_records_apart, lake.path, edges,
+                                            Path(result.person_records_path))
         if plan.patch:
             store, result.path = target.copy_of(previous, build_id)
             analyst = _analyst_graph(opened, target.analyst_copy_of(previous, build_id), projection)
@@ -389,12 +404,19 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             analyst = _analyst_graph(opened, target.fresh_analyst(build_id), projection)
             with store:
                 load_graph(store, result, step, graph_frames(lake, result, edges), analyst)
+        if records is not None:
+            result.person_records = records.result()
+        else:
+            scope_patched_persons(lake, edges, plan.refreshed_sources)
+            result.person_records = write_person_records(lake.con, edges, Path(result.person_records_path),
+                                                         previous=previous.get("person_records_path"), scoped=True)
+        step("person records")
         # The analyst store closes with `opened`, before the pointer names it (published files are closed).
         result.analyst_path = analyst.path if analyst is not None else None
         snapshot_dir = workspace.graph_dir / "snapshots" / build_id
         write_snapshot(lake, edges, snapshot_dir)
     workspace.publish_graph({"backend": backend, "build_id": build_id, "path": result.path, **target.pointer_fields(),
-                             "analyst_path": result.analyst_path,
+                             "analyst_path": result.analyst_path, "person_records_path": result.person_records_path,
                              "analyst_projection": projection.fingerprint if projection is not None else None,
                              "run_id": run_id,
                              "built_at": now.isoformat(), "mode": "patch" if plan.patch else "full",
@@ -404,6 +426,8 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
     served = workspace.read_current_graph() or {}
     target.prune(keep={result.path, result.analyst_path, previous.get("path"), previous.get("analyst_path"),
                        served.get("path"), served.get("analyst_path")})
+    prune_person_records(workspace, keep={result.person_records_path, previous.get("person_records_path"),
+                                          served.get("person_records_path")})
     _prune_snapshots(workspace, keep={build_id, previous.get("build_id")})
     return result
 

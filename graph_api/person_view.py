@@ -13,6 +13,7 @@ from fastapi import HTTPException, status
 from graph_api.models import (AttributeValue, Candidate, Category, Membership, PersonRecord, Related,
                               SourceRecordRef)
 from graph_api.lineage import source_systems
+from graph_api.person_records import StoredPerson
 from graph_api.served_graph import ServedGraph
 from graph_api.store import PersonRead
 from ontology.masking import FULLY_MASKED, SEES_SENSITIVE, mask, may_see
@@ -87,6 +88,22 @@ def _find_person(graph: ServedGraph, requested: str) -> Found:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no person {requested}")
 
 
+def find_stored(graph: ServedGraph, requested: str) -> StoredPerson:
+    """find_person, answered from the served build's precomputed person records (one indexed lookup;
+    a former ID, two): the same master, status and errors. NoPersonRecords when the build has none."""
+    row = graph.stored_person(requested)
+    if row is not None:
+        return StoredPerson(requested, "active", *row)
+    former = graph.stored_former_id(requested)
+    if former is not None and former.merged_into:
+        merged = graph.stored_person(former.merged_into)
+        if merged is not None:
+            return StoredPerson(former.merged_into, "merged", *merged)
+    if former is not None:
+        raise HTTPException(status.HTTP_410_GONE, f"{requested} was retired on {former.changed_at}")
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no person {requested}")
+
+
 def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
     master_id, state, _ = resolve_person(graph, requested)
     return master_id, state
@@ -103,20 +120,21 @@ def ensure_self(graph: ServedGraph, principal, requested: str) -> tuple[str, str
     return tuple(find_permitted(graph, principal, requested)[:3])  # type: ignore[return-value]
 
 
-def find_permitted(graph: ServedGraph, principal, requested: str) -> Found:
-    """ensure_self, with the person's record when it was read now."""
+def find_permitted(graph: ServedGraph, principal, requested: str, find=find_person):
+    """ensure_self, with the person's record when it was read now. `find` (find_person, or
+    find_stored for the precomputed records) resolves an ID; the rule is the same either way."""
     if principal.role != "self":
-        return find_person(graph, requested)
+        return find(graph, requested)
     own = principal.person_id
     if own and requested == own:
-        return find_person(graph, requested)  # their own ID: a 404 or 410 tells them nothing new
+        return find(graph, requested)  # their own ID: a 404 or 410 tells them nothing new
     if not own:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
     try:
-        resolved = find_person(graph, requested)
+        resolved = find(graph, requested)
     except HTTPException:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS) from None
-    if resolve_person_id(graph, own)[0] != resolved.master_id:
+    if find(graph, own).master_id != resolved.master_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
     return resolved
 
@@ -146,16 +164,17 @@ def person_record(graph: ServedGraph, requested: str, role: str,
     def compute() -> PersonRecord:
         found = resolved if isinstance(resolved, Found) else find_person(graph, requested)
         read = found.read if found.read is not None else graph.person_read(found.master_id)
-        return _person_record(graph, requested, role, found.master_id, found.status, read)
+        return assemble_person_record(source_systems(graph), requested, role, found.master_id, found.status, read)
 
     return _per_build(graph, ("record", requested, sees), compute)
 
 
-def _person_record(graph: ServedGraph, requested: str, role: str, master_id: str, state: str,
-                   read: PersonRead) -> PersonRecord:
+def assemble_person_record(systems: dict[str, dict], requested: str, role: str, master_id: str, state: str,
+                           read: PersonRead) -> PersonRecord:
+    """The record from a store read (or the same parts computed by a build: graph_api.person_records);
+    `systems`: system code -> its name and department (lineage.source_systems)."""
     node = read.person
     ont = load_ontology()
-    systems = source_systems(graph)
     by_property: dict[str, list[dict]] = {}
     for s in sorted(read.statements,
                     key=lambda s: (not s["chosen"], s["authority"] if s["authority"] is not None else 99,

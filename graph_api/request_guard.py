@@ -10,11 +10,17 @@ response through an extra task and memory stream). In this order:
    looked up once per request, as before;
 3. a body without a length (chunked) is counted as it streams in: past the limit → 413, and the
    application sees the client gone.
+
+With `token_cache_seconds` > 0 a token verified in the last that many seconds is trusted again
+without the state-store lookup (and its thread hop): a revoked or expired token then stops working
+within that bound in every server process. Only accepted tokens are kept; 0 (the default) looks
+every token up.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 
 import anyio.to_thread
@@ -22,6 +28,7 @@ import anyio.to_thread
 from campus_kg.state import Principal, TokenRefused
 
 PRINCIPAL_SCOPE_KEY = "campus_kg.principal"
+TOKEN_CACHE_MAX = 10_000  # tokens kept at most; past it the cache starts again empty
 Verify = Callable[[str], Principal]
 
 
@@ -43,11 +50,14 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class RequestGuard:
-    def __init__(self, app, *, max_request_bytes: int, public_paths: Iterable[str], verify: Verify) -> None:
+    def __init__(self, app, *, max_request_bytes: int, public_paths: Iterable[str], verify: Verify,
+                 token_cache_seconds: float = 0) -> None:
         self.app = app
         self.max_request_bytes = max_request_bytes
         self.public_paths = frozenset(public_paths)
         self.verify = verify
+        self.token_cache_seconds = token_cache_seconds
+        self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (principal, trusted until)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -75,12 +85,24 @@ class RequestGuard:
         token = bearer_token(authorization.decode("latin-1") if authorization else None)
         if token is None:
             return "a bearer token is required"
+        cached = self._verified.get(token)
+        now = time.monotonic()
+        if cached is not None and now < cached[1]:
+            scope[PRINCIPAL_SCOPE_KEY] = cached[0]
+            return None
         try:
             # The state store is synchronous (SQLAlchemy): off the event loop, as the plain `def`
             # dependency that looked the token up before ran in FastAPI's thread pool.
-            scope[PRINCIPAL_SCOPE_KEY] = await anyio.to_thread.run_sync(self.verify, token)
+            principal = await anyio.to_thread.run_sync(self.verify, token)
         except TokenRefused as refused:
+            self._verified.pop(token, None)
             return str(refused)
+        scope[PRINCIPAL_SCOPE_KEY] = principal
+        if self.token_cache_seconds > 0:
+            if len(self._verified) >= TOKEN_CACHE_MAX:
+                self._verified.clear()
+            # From before the lookup: the bound holds from the moment the state store was asked.
+            self._verified[token] = (principal, now + self.token_cache_seconds)
         return None
 
     async def _too_large(self, send) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
+from graph_api.person_records import FormerId, PersonRecords
 from graph_api.store import GraphStore, PersonRead, open_store
 
 
@@ -25,11 +26,15 @@ class GraphUnavailable(RuntimeError):
     pass
 
 
+class NoPersonRecords(LookupError):
+    """The served build has no person records (a build made before they existed): read the graph."""
+
+
 class _Build:
     """One opened build and the requests using it."""
 
-    def __init__(self, build_id: str, store: GraphStore):
-        self.build_id, self.store = build_id, store
+    def __init__(self, build_id: str, store: GraphStore, records: PersonRecords | None = None):
+        self.build_id, self.store, self.records = build_id, store, records
         self.users = 0
         self.superseded = False
         self.memo: dict[str, OrderedDict[Hashable, Any]] = {}
@@ -70,14 +75,17 @@ class ServedGraph:
             if pointer is None:
                 raise GraphUnavailable("no graph has been built in this workspace yet (run `campus-kg build-graph`)")
             if self._build is None or pointer["build_id"] != self._build.build_id:
+                records = _open_records(pointer)
                 try:
                     store = open_store(self.settings, backend=pointer["backend"],
                                        ladybug_path=Path(pointer["path"]) if pointer.get("path") else None,
                                        read_only=True, connections=self.settings.graph_connections,
                                        neo4j_slot=pointer.get("neo4j_slot", "primary"))
                 except Exception as exc:  # a missing or broken file is "unavailable" (503), not a 500
+                    if records is not None:
+                        records.close()
                     raise GraphUnavailable(f"the served graph {pointer['build_id']} cannot be opened: {exc}") from None
-                old, self._build = self._build, _Build(pointer["build_id"], store)
+                old, self._build = self._build, _Build(pointer["build_id"], store, records)
                 if old is not None:
                     old.superseded = True
                     self._close_if_idle(old)
@@ -94,6 +102,8 @@ class ServedGraph:
     def _close_if_idle(build: _Build) -> None:
         if build.superseded and build.users == 0:
             build.store.close()
+            if build.records is not None:
+                build.records.close()
 
     def query(self, cypher: str, parameters: dict[str, Any] | None = None,
               max_rows: int | None = None) -> list[dict[str, Any]]:
@@ -104,6 +114,20 @@ class ServedGraph:
         """A master person's whole record in one store call (GraphStore.person_read)."""
         with self._lease() as build:
             return build.store.person_read(person_id)
+
+    def stored_person(self, master_id: str) -> tuple | None:
+        """A master person's precomputed record (graph_api.person_records.PersonRecords.person) in the
+        served build's artefact; NoPersonRecords when the build has none."""
+        with self._lease() as build:
+            if build.records is None:
+                raise NoPersonRecords(build.build_id)
+            return build.records.person(master_id)
+
+    def stored_former_id(self, requested: str) -> FormerId | None:
+        with self._lease() as build:
+            if build.records is None:
+                raise NoPersonRecords(build.build_id)
+            return build.records.former(requested)
 
     def memo(self, key: Hashable, compute: Callable[[], Any], cache: str = "lookups",
              limit: int | None = None) -> Any:
@@ -131,3 +155,14 @@ class ServedGraph:
                 self._build.superseded = True
                 self._close_if_idle(self._build)
                 self._build = None
+
+
+def _open_records(pointer: dict) -> PersonRecords | None:
+    """The build's person records; None for a build made before them (served from the graph)."""
+    path = pointer.get("person_records_path")
+    if not path:
+        return None
+    try:
+        return PersonRecords(path)
+    except Exception as exc:  # the pointer names it, so it was complete: missing now is "unavailable"
+        raise GraphUnavailable(f"the person records of {pointer['build_id']} cannot be opened: {exc}") from None

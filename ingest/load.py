@@ -13,11 +13,14 @@ in place.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +34,11 @@ from ingest.validation import record_rules
 from ontology.model import Ontology, PropertyDef, load_ontology
 
 CHUNK_ROWS = 10_000
+# Standardisation is remembered per distinct raw value of a column (a college name, a date, a
+# surname repeat across rows); past this many distinct values a column's memo starts again, so
+# memory stays bounded on columns where every value is new (keys, ID numbers).
+MEMO_LIMIT = 100_000
+MEMOISE = True  # False: every cell standardised afresh (the reference path of tests/test_ingest_golden.py)
 DEFAULT_MAX_DELETE_SHARE = 0.2  # settings.ingest_max_delete_share
 POSITION = "@position"  # a relationship property filled from the place in a split list
 AUTHOR_LIST = "authors"  # a relationship's `split: authors`: the author-list parser, not a regex
@@ -257,7 +265,7 @@ def _edge_properties(sc, rel, values: dict, position: int) -> str | None:
         raw = std.clean_text(values.get(column))
         if raw is None:
             continue
-        value, flag = standardise_value(sc.ont, sc.ont.prop(name), raw, FieldRule(property=name), sc.ctx)
+        value, flag = sc.standardise(name, raw)
         if value is not None and (flag is None or flag.dimension == INFO):
             out[name] = value.isoformat() if isinstance(value, dt.date) else value
     return json.dumps(out, ensure_ascii=False) if out else None
@@ -270,22 +278,44 @@ def _flagged(result: tuple[object, str | None]):
 
 # ---- one record -------------------------------------------------------------------------------
 class _Buffers:
-    """Rows per lakehouse table, flushed in chunks as Arrow tables so memory stays flat."""
+    """Rows per lakehouse table, flushed in chunks as Arrow tables so memory stays flat.
+
+    Rows are kept as tuples of their values in runs of rows with the same keys (a table's rows
+    nearly always share them), so that a flush turns them into columns with `zip` rather than a
+    lookup per cell; the order of the rows is kept."""
 
     def __init__(self, lake: Lakehouse):
         self.lake = lake
-        self.tables: dict[str, list[dict]] = {}
+        # table -> runs of (keys, [values of each row]); a row with other keys starts a new run.
+        self.tables: dict[str, list[tuple[tuple, list[tuple]]]] = {}
 
     def add(self, table: str, rows: list[dict]) -> None:
-        self.tables.setdefault(table, []).extend(rows)
+        runs = self.tables.get(table)
+        if runs is None:
+            runs = self.tables[table] = []
+        for row in rows:
+            keys = tuple(row)
+            if not runs or runs[-1][0] != keys:
+                runs.append((keys, []))
+            runs[-1][1].append(tuple(row.values()))
 
     def flush(self) -> None:
-        for table, rows in self.tables.items():
-            if rows:
-                columns = dict.fromkeys(rows[0])  # the union of keys, in first-seen order
-                columns.update(dict.fromkeys(set().union(*rows)))
-                self.lake.append(table, pa.table({k: [row.get(k) for row in rows] for k in columns}))
+        for table, runs in self.tables.items():
+            if runs:
+                self.lake.append(table, pa.table(_columns(runs)))
         self.tables = {}
+
+
+def _columns(runs: list[tuple[tuple, list[tuple]]]) -> dict[str, list]:
+    """The union of the runs' keys in first-seen order, a column each; a key a run lacks is None there."""
+    names = dict.fromkeys(k for keys, _ in runs for k in keys)
+    columns: dict[str, list] = {name: [] for name in names}
+    for keys, rows in runs:
+        for name, values in zip(keys, zip(*rows), strict=True):
+            columns[name].extend(values)
+        for name in names.keys() - set(keys):
+            columns[name].extend([None] * len(rows))
+    return columns
 
 
 @dataclass
@@ -307,6 +337,69 @@ class _SourceContext:
         self.required = [r for r in shapes if r.required]
         self.name_column = _column_of(self.source, "name")
         self.code_props = {p.name for p in self.ont.properties.values() if p.code_list is not None}
+        # Per field rule, raw cell -> its standardised parts (see `_field_parts`); per relationship,
+        # cell -> its targets; per property, raw -> (value, flag) under the default rule (edge
+        # properties, mention context); name keys; `updated` dates. Everything remembered depends on
+        # the cell and on what is fixed for the source and run (rule, ontology, aliases), never on
+        # the rest of the row: what does (the ID number cross-check) is worked out per row.
+        self.field_memos: list[dict] = [{} for _ in self.rules]
+        self.relation_memos: list[dict] = [{} for _ in self.source.relationships]
+        self.value_memo: dict = {}
+        self.name_keys_memo: dict = {}
+        self.date_memo: dict = {}
+
+    def standardise(self, prop: str, raw: str) -> tuple[object, Flag | None]:
+        """standardise_value under the default rule of `prop`, remembered per raw value."""
+        return _remembered(self.value_memo, (prop, raw), lambda: standardise_value(
+            self.ont, self.ont.prop(prop), raw, FieldRule(property=prop), self.ctx))
+
+
+_MISSING = object()
+
+
+def _remembered(memo: dict, key, compute: Callable[[], object]):
+    if not MEMOISE:
+        return compute()
+    value = memo.get(key, _MISSING)
+    if value is _MISSING:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        value = memo[key] = compute()
+    return value
+
+
+def _field_parts(sc: _SourceContext, raw: str | None, rule: FieldRule, prop: PropertyDef) -> tuple[tuple, ...]:
+    """What one cell of a field says, row-independent: per part, (standard value, its text, flag text,
+    flag dimension), the SHACL shape rules of the property applied."""
+    parts = []
+    for value in _apply_rule(raw, rule):
+        standard, flag = standardise_value(sc.ont, prop, value, rule, sc.ctx)
+        if standard is not None:
+            for shape_rule in sc.shape_rules[prop.name]:
+                if why := shape_rule.check(standard):
+                    flag, standard = Flag(why), None
+        parts.append((standard, None if standard is None else _text(standard),
+                      flag.text if flag else None, flag.dimension if flag else None))
+    return tuple(parts)
+
+
+def _relation_targets(sc: _SourceContext, rel, cell: str) -> tuple[tuple, ...]:
+    """(position, target value, target keys) of each part of a relationship's cell."""
+    parts = (std.split_author_list(cell) if rel.split == AUTHOR_LIST else
+             re.split(rel.split, cell) if rel.split else [cell])
+    out = []
+    for position, part in enumerate(parts, start=1):
+        part = std.clean_text(part)
+        if part is None:
+            continue
+        if rel.strip_prefix and part.startswith(rel.strip_prefix):
+            part = part[len(rel.strip_prefix):]
+        if rel.target == "Organisation":
+            part = std.standardise_org_name(part, sc.ctx.org_aliases, sc.ctx.university) or part
+        elif rel.match_on in sc.code_props:  # a code or its label -> the code list's notation
+            part = _code(sc.ont, sc.ont.prop(rel.match_on), part)[0] or part
+        out.append((position, part, ";".join(std.name_keys(part)) if "name" in rel.match_on else None))
+    return tuple(out)
 
 
 def _is_formula(text: str | None) -> bool:
@@ -360,23 +453,25 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
 
     wide: dict = {"record_id": record_id}
     statements: list[dict] = []
-    for column, rule, prop in sc.rules:
+    for (column, rule, prop), memo in zip(sc.rules, sc.field_memos, strict=True):
         if column not in values and rule.constant is None:
             # The header check refused files without the required columns: what is left out here is an
             # optional column, or a path a semi-structured record leaves out.
             continue
         raw = values.get(column)
-        for value in _apply_rule(raw, rule):
-            standard, flag = standardise_value(ont, prop, value, rule, sc.ctx)
-            if standard is not None:
-                for shape_rule in sc.shape_rules[prop.name]:
-                    if why := shape_rule.check(standard):
-                        flag, standard = Flag(why), None
-            if wide.get(prop.name) is None and standard is not None:
-                wide[prop.name] = standard
-            statements.append({"record_id": record_id, "property": prop.name, "column_name": column,
-                               "value": None if standard is None else _text(standard), "original": raw,
-                               "flag": flag.text if flag else None, "dimension": flag.dimension if flag else None})
+        parts = memo.get(raw) if MEMOISE else None
+        if parts is None:
+            parts = _field_parts(sc, raw, rule, prop)
+            if MEMOISE:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[raw] = parts
+        name = prop.name
+        for standard, text, flag, dimension in parts:
+            if standard is not None and wide.get(name) is None:
+                wide[name] = standard
+            statements.append({"record_id": record_id, "property": name, "column_name": column,
+                               "value": text, "original": raw, "flag": flag, "dimension": dimension})
     _cross_check(wide, statements)
     if wide.get("name") is None and (wide.get("given_name") or wide.get("family_name")):
         # A source with only given + family name: the whole name is derived, so that keys, survivorship
@@ -390,30 +485,18 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                                "value": None, "original": None, "flag": f"SHACL {shape_rule.shape}: required",
                                "dimension": "completeness"})
     if "name" in wide:
-        wide["name_keys"] = ";".join(std.name_keys_of(values.get(sc.name_column) or wide["name"],
-                                                      wide.get("given_name"), wide.get("family_name")))
+        name_args = (values.get(sc.name_column) or wide["name"], wide.get("given_name"), wide.get("family_name"))
+        wide["name_keys"] = _remembered(sc.name_keys_memo, name_args, lambda: ";".join(std.name_keys_of(*name_args)))
 
     relations = []
-    for rel in source.relationships:
+    for rel, memo in zip(source.relationships, sc.relation_memos, strict=True):
         cell = std.clean_text(values.get(rel.column))
         if cell is None:
             continue
-        parts = (std.split_author_list(cell) if rel.split == AUTHOR_LIST else
-                 re.split(rel.split, cell) if rel.split else [cell])
-        for position, part in enumerate(parts, start=1):
-            part = std.clean_text(part)
-            if part is None:
-                continue
-            if rel.strip_prefix and part.startswith(rel.strip_prefix):
-                part = part[len(rel.strip_prefix):]
-            if rel.target == "Organisation":
-                part = std.standardise_org_name(part, sc.ctx.org_aliases, sc.ctx.university) or part
-            elif rel.match_on in sc.code_props:  # a code or its label -> the code list's notation
-                part = _code(sc.ont, sc.ont.prop(rel.match_on), part)[0] or part
+        for position, part, target_keys in _remembered(memo, cell, lambda: _relation_targets(sc, rel, cell)):  # noqa: B023
             relations.append({"record_id": record_id, "rel_type": rel.type, "direction": rel.direction,
                               "target_type": rel.target, "match_on": rel.match_on, "target_value": part,
-                              "target_keys": ";".join(std.name_keys(part)) if "name" in rel.match_on else None,
-                              "position": position,
+                              "target_keys": target_keys, "position": position,
                               "properties": _edge_properties(sc, rel, values, position) if rel.properties else None})
     sc.seen.add(key)  # only now: `seen` is the set of keys loaded
     return {
@@ -434,7 +517,8 @@ def _source_row(sc: _SourceContext, row: readers.RawRow, key: str, record_id: st
         "dwd_record": [{"record_id": record_id, "source": source.name, "system": source.system,
                         "table_name": source.table, "entity_type": source.entity_type, "record_key": key,
                         "run_id": sc.run_id, "row_no": row.row_no, "row_hash": row_hash,
-                        "source_updated": std.parse_date(updated)[0] if updated else None}],
+                        "source_updated": _remembered(sc.date_memo, updated, lambda: std.parse_date(updated)[0])
+                        if updated else None}],
     }
 
 
@@ -474,7 +558,7 @@ def _mention_rows(sc: _SourceContext, values: dict, key: str, record_id: str) ->
         raw = std.clean_text(values.get(column))
         if raw is None:
             continue
-        standard, flag = standardise_value(sc.ont, sc.ont.prop(prop), raw, FieldRule(property=prop), sc.ctx)
+        standard, flag = sc.standardise(prop, raw)
         if standard is not None and (flag is None or flag.dimension == INFO):
             context[prop] = _text(standard)
         statements.append({"record_id": record_id, "property": prop, "column_name": column,
@@ -510,12 +594,17 @@ def _text(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
+# The ID number's own reading is remembered; comparing it with this record's birth date and sex is
+# done per row, as it depends on the row.
+_parsed_id_number = lru_cache(maxsize=65_536)(parse_id_number)
+
+
 def _cross_check(wide: dict, statements: list[dict]) -> None:
     """多源校核 within one record: the ID number carries birth date and sex; flag disagreement."""
     id_number = wide.get("id_number")
     if not id_number:
         return
-    parsed = parse_id_number(id_number)
+    parsed = _parsed_id_number(id_number)
     for prop, derived in (("birth_date", parsed.birth_date), ("sex", parsed.sex)):
         recorded = wide.get(prop)
         if recorded is None or derived is None:
@@ -541,39 +630,13 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     buffers = _Buffers(lake)
     quarantine: list[dict] = []
     quarantined_keys: set[str] = set()  # keys of quarantined rows: their records keep their last version
-    ods_columns: set[str] = set()
     con = lake.con
     con.execute("BEGIN TRANSACTION")
     try:
         lake.snapshot_source(source.name)
         lake.clear_source(source.name)
-        for row in read_source(mapping, source):
-            stats.read += 1
-            try:
-                if row.problem is not None:
-                    raise _Quarantine(*row.problem, key=_readable_key(source, row))
-                rows = _record_rows(sc, row)
-            except _Quarantine as q:
-                stats.quarantined += 1
-                if q.key is not None:
-                    quarantined_keys.add(q.key)
-                quarantine.append({"run_id": run_id, "source": source.name, "file": stats.file,
-                                   "row_no": row.row_no, "field": q.field_name, "reason": q.reason,
-                                   "raw": row.raw.encode("utf-8", "backslashreplace").decode()[:2000]})
-                if len(stats.problems) < 5:
-                    stats.problems.append(f"{stats.file} row {row.row_no}, field {q.field_name}: {q.reason}")
-                continue
-            stats.loaded += 1
-            if not ods_columns.issuperset(row.values):
-                ods_columns |= set(row.values)
-                buffers.flush()  # the raw table widens before rows with the new columns arrive
-                lake.ensure_ods(source.name, list(row.values))
-            for table, items in rows.items():
-                buffers.add(table, items)
-            if stats.read % CHUNK_ROWS == 0:
-                buffers.flush()
-                if on_progress:
-                    on_progress(CHUNK_ROWS)
+        with _no_cycle_collection():
+            _load_rows(mapping, source, sc, buffers, stats, quarantine, quarantined_keys, on_progress)
         buffers.flush()
         if source.format in ("json", "jsonl") and stats.read and not (stats.loaded or quarantined_keys):
             # JSON has no header to check: a record key path that no record has is the same mistake.
@@ -600,6 +663,53 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     if on_progress:
         on_progress(stats.read % CHUNK_ROWS)
     return stats
+
+
+def _load_rows(mapping: Mapping, source: Source, sc: _SourceContext, buffers: _Buffers, stats: SourceStats,
+               quarantine: list[dict], quarantined_keys: set[str], on_progress: Callable[[int], None] | None) -> None:
+    """Reads the source's rows into the buffers (loaded) or the quarantine list."""
+    run_id, lake = sc.run_id, buffers.lake
+    ods_columns: set[str] = set()
+    for row in read_source(mapping, source):
+        stats.read += 1
+        try:
+            if row.problem is not None:
+                raise _Quarantine(*row.problem, key=_readable_key(source, row))
+            rows = _record_rows(sc, row)
+        except _Quarantine as q:
+            stats.quarantined += 1
+            if q.key is not None:
+                quarantined_keys.add(q.key)
+            quarantine.append({"run_id": run_id, "source": source.name, "file": stats.file,
+                               "row_no": row.row_no, "field": q.field_name, "reason": q.reason,
+                               "raw": row.raw.encode("utf-8", "backslashreplace").decode()[:2000]})
+            if len(stats.problems) < 5:
+                stats.problems.append(f"{stats.file} row {row.row_no}, field {q.field_name}: {q.reason}")
+            continue
+        stats.loaded += 1
+        if not ods_columns.issuperset(row.values):
+            ods_columns |= set(row.values)
+            buffers.flush()  # the raw table widens before rows with the new columns arrive
+            lake.ensure_ods(source.name, list(row.values))
+        for table, items in rows.items():
+            buffers.add(table, items)
+        if stats.read % CHUNK_ROWS == 0:
+            buffers.flush()
+            if on_progress:
+                on_progress(CHUNK_ROWS)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The row loop makes millions of short-lived dicts and tuples and no reference cycles: the
+    cyclic garbage collector would only walk the (large) memos and buffers again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _check_deletions(lake: Lakehouse, source: Source, stats: SourceStats, max_share: float, allowed: bool) -> None:

@@ -32,20 +32,21 @@ class Outsiders:
     share: float
     collide: float
     ours: float
+    units_seen: bool = True  # False: no item without a candidate named a unit; `ours` is the uninformed 0.5
 
     @classmethod
     def measure(cls, items: int, unfit: int, foreign: int, foreign_fit: int, unfit_with_unit: int,
                 unfit_ours: int) -> "Outsiders":
         collide = (foreign_fit + 1) / (foreign + 2) if foreign else DEFAULT_COLLISION
         share = min(max(unfit / max(items, 1) / (1 - collide), MIN_OUTSIDE_SHARE), MAX_OUTSIDE_SHARE)
-        return cls(share, collide, (unfit_ours + 1) / (unfit_with_unit + 2))
+        return cls(share, collide, (unfit_ours + 1) / (unfit_with_unit + 2), unfit_with_unit > 0)
 
     def log_mass(self, names_our_unit: bool) -> float:
         return math.log2(self.share * self.collide * (self.ours if names_our_unit else 1.0))
 
     def describe(self) -> str:
-        return (f"outside 校外/无对应 π = {self.share:.3f}; an outsider's name meets ours {self.collide:.3f}, "
-                f"names one of our units {self.ours:.3f}")
+        return (f"outside 校外/无对应 π = {self.share:.3f}; an outsider's name meets ours {self.collide:.3f}"
+                + (f", names one of our units {self.ours:.3f}" if self.units_seen else ""))
 
 @dataclass(frozen=True)
 class NameWeights:

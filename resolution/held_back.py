@@ -10,6 +10,8 @@ match threshold, review between the thresholds, leave apart below.
 
 from __future__ import annotations
 
+import itertools
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,20 +29,22 @@ def score_held_back(model: PersonModel, records: pa.Table, held_back: list[tuple
     ordered = sorted(wanted)
     out = []
     for start in range(0, len(ordered), BATCH_PAIRS):  # score_pairs compares every left with every right
-        out += _score_batch(model, table, set(ordered[start:start + BATCH_PAIRS]))
+        out += _score_batch(model, table, set(ordered[start:start + BATCH_PAIRS]), next(_BATCHES))
     return sorted(out, key=lambda p: (-p["match_probability"], p["unique_id_l"], p["unique_id_r"]))
 
 
 # Pairs scored per call: the cartesian product of their left and right records stays ≤ 256² rows.
 BATCH_PAIRS = 256
+_BATCHES = itertools.count()  # a table name is registered once per model: each batch its own
 
 
-def _score_batch(model: PersonModel, table: pa.Table, wanted: set[tuple[str, str]]) -> list[dict]:
-    side = {}
+def _score_batch(model: PersonModel, table: pa.Table, wanted: set[tuple[str, str]], batch: int) -> list[dict]:
+    side = []
     for name, ids in (("held_back_l", {a for a, _ in wanted}), ("held_back_r", {b for _, b in wanted})):
         chosen = table.filter(pc.is_in(table["unique_id"], value_set=pa.array(sorted(ids), pa.string())))
-        side[name] = model.linker._db_api.register(chosen, dataset_display_name=name)  # noqa: SLF001
-    scored = model.linker.inference.score_pairs(side["held_back_l"], side["held_back_r"])
+        # each batch registers its own tables: a name is registered once per model
+        side.append(model.linker._db_api.register(chosen, dataset_display_name=f"{name}_{batch}"))  # noqa: SLF001
+    scored = model.linker.inference.score_pairs(*side)
     names = [r[0] for r in model.con.execute(f"DESCRIBE {scored.physical_name}").fetchall()]
     weights = [f"{n}{' + mw_tf_adj_' + n[3:] if 'mw_tf_adj_' + n[3:] in names else ''} AS {n}"
                for n in names if n.startswith("mw_") and not n.startswith("mw_tf_adj_")]

@@ -130,7 +130,7 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         model.close()
     review += entities.review
     notes += entities.notes
-    held = _identifiers_by_cluster(uf, rows)
+    held = _identifiers_by_cluster(uf, rows, {uf.find(r) for p in uncertain for r in (p["unique_id_l"], p["unique_id_r"])})
     for p in uncertain:  # once every link is in: only pairs that still end apart need a steward
         a, b = p["unique_id_l"], p["unique_id_r"]
         if a in entities.weak_records or b in entities.weak_records:
@@ -180,13 +180,16 @@ def _entity_passes(strong: set[str]):
 CLUSTER_IDENTIFIERS = ("staff_no", "student_no", "email", "passport_no", "id_number")
 
 
-def _identifiers_by_cluster(uf, rows) -> dict:
+def _identifiers_by_cluster(uf, rows, roots: set) -> dict:
+    """The identifiers each of the clusters `roots` holds, by kind."""
     held: dict = defaultdict(lambda: defaultdict(set))
     for row in rows:
-        for kind in CLUSTER_IDENTIFIERS:
-            value = getattr(row, kind)
-            if value:
-                held[uf.find(row.record_id)][kind].add(value)
+        root = uf.find(row.record_id)
+        if root in roots:
+            for kind in CLUSTER_IDENTIFIERS:
+                value = getattr(row, kind)
+                if value:
+                    held[root][kind].add(value)
     return held
 
 

@@ -190,7 +190,8 @@ def _within_budget(items: list[dict], budget: float, person_records: int) -> tup
 def _store_review(con, items: list[dict], run_id: str, table: str = "res_review") -> None:
     con.execute(f"DELETE FROM {table} WHERE entity_type = 'Person'")
     if items:  # each with its priority: what a steward's decision on it would teach the model
-        frame = pa.Table.from_pylist([{**i, "run_id": run_id} for i in items])
+        frame = pa.Table.from_pylist([{**i, "run_id": run_id, "priority": i.get("priority", review_priority(i))}
+                                      for i in items])
         con.register("_review", frame)
         con.execute(f"""INSERT OR REPLACE INTO {table} (item_id, entity_type, record_a, record_b, match_probability,
                            match_weight, reason, evidence, run_id, priority)

@@ -199,3 +199,29 @@ def test_the_model_scores_the_held_back_pairs(ran):
         assert p["mw_name"] < 0, p  # the evidence a steward would see: the names disagree …
         if p["unique_id_r"] != "hr:H007":
             assert p["mw_staff_no"] > 0, p  # … and the staff number agrees
+
+
+def test_many_held_back_pairs_are_scored_batch_by_batch(ran, monkeypatch):
+    """Thousands of held-back pairs (FEBRL's corrupted names under one social-security number) are
+    scored in batches, each registering its own tables with the model: one pair per batch here."""
+    import resolution.held_back as held_back_module
+
+    ws, _ = ran
+    with Lakehouse(ws / "lakehouse.duckdb", read_only=True) as lake:
+        rows = identifier_rows(lake.con)
+        records = lake.con.sql(PERSON_INPUT_SQL).to_arrow_table()
+    uf, rule = ConstrainedUnionFind(), {}
+    add_records(uf, rows)
+    link_identifiers(uf, rows, rule)
+    held_back = finish(uf, rule).held_back
+    assert len(held_back) >= 2
+    model = train(records)
+    try:
+        whole = score_held_back(model, records, held_back)
+        monkeypatch.setattr(held_back_module, "BATCH_PAIRS", 1)
+        batched = score_held_back(model, records, held_back)
+    finally:
+        model.close()
+    assert [(p["unique_id_l"], p["unique_id_r"]) for p in batched] == [(p["unique_id_l"], p["unique_id_r"])
+                                                                        for p in whole]
+    assert [p["match_probability"] for p in batched] == pytest.approx([p["match_probability"] for p in whole])

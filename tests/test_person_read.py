@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import pytest
 
-from graph_api.person_view import person_record
+from graph_api.person_view import find_person, person_record
 from graph_api.store import open_store
 from tests.backends import neo4j_param, require_neo4j
 
@@ -29,19 +28,19 @@ def _count_calls(store, monkeypatch, names: tuple[str, ...]) -> Counter:
 
 
 def test_a_person_read_is_one_store_call(api, monkeypatch):
-    headers = api.headers("auditor")
+    """From the graph (GET /persons/{id} reads the build's precomputed records, tests/test_person_records.py;
+    the export, the form prefill and a build without records read the graph)."""
+    graph = api.app.state.graph
     # The first read caches what every record shares (the source systems' names) for the build.
-    assert httpx.get(f"{api.url}/persons/{api.persons[0]}", headers=headers).status_code == 200
+    person_record(graph, api.persons[0], "auditor")
     fresh = api.graph_query("MATCH (p:Person)-[:AUTHOR_OF]->() WHERE p.id <> $seen RETURN p.id AS id "
                             "ORDER BY id LIMIT 1", {"seen": api.persons[0]})[0]["id"]
-    with api.app.state.graph._lease() as build:
+    with graph._lease() as build:
         store = build.store
     calls = _count_calls(store, monkeypatch, ("query", "person_read", "_run_read"))
 
-    answer = httpx.get(f"{api.url}/persons/{fresh}", headers=headers)
+    record = person_record(graph, fresh, "auditor", find_person(graph, fresh)).model_dump(mode="json")
 
-    assert answer.status_code == 200, answer.text
-    record = answer.json()
     assert record["master_id"] == fresh and record["source_records"]
     assert any(r["relation"] == "AUTHOR_OF" for r in record["related"])
     assert calls["person_read"] == 1 and calls["query"] == 0, calls
