@@ -19,19 +19,13 @@ from typer.testing import CliRunner
 
 from campus_kg.cli import app
 from ingest.lakehouse import Lakehouse
+from tests.samples import write_csv
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
 GIVEN = "建国志强秀英丽华明辉晓燕文博思远海涛雪梅俊杰佳怡子轩雨婷浩然欣悦天宇梓涵宏伟静怡"
 UNITS = ["计算机学院", "机械学院", "材料学院", "化工学院", "土木学院", "外国语学院"]
 NAMESAKE = "王建国"  # two staff of this name in 计算机学院
 OUTSIDER = ("李文博", "清华大学")  # a staff member of this name works in 机械学院
-
-
-def _write(folder: Path, name: str, header: list[str], rows: list[list[str]]) -> None:
-    with open(folder / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 MAPPING = """version: 1
@@ -130,10 +124,10 @@ def _university(folder: Path) -> dict:
     payees.append(["CW900002", OUTSIDER[0], OUTSIDER[1], f"6217{rng.randrange(10**14, 10**15)}"])
     for i in range(12):  # other outside payees, with names nobody here bears
         payees.append([f"CW9100{i:02d}", f"欧阳{GIVEN[i]}{GIVEN[-i - 1]}", "北京大学", f"6217{rng.randrange(10**14, 10**15)}"])
-    _write(folder, "hr", ["工号", "姓名", "性别", "出生日期", "单位"], hr)
-    _write(folder, "library", ["读者证号", "姓名", "单位"], library)
-    _write(folder, "card", ["卡号", "姓名", "关联工号", "部门", "性别"], card)
-    _write(folder, "payees", ["流水号", "收款人", "收款人单位", "银行卡号"], payees)
+    write_csv(folder, "hr", ["工号", "姓名", "性别", "出生日期", "单位"], hr)
+    write_csv(folder, "library", ["读者证号", "姓名", "单位"], library)
+    write_csv(folder, "card", ["卡号", "姓名", "关联工号", "部门", "性别"], card)
+    write_csv(folder, "payees", ["流水号", "收款人", "收款人单位", "银行卡号"], payees)
     (folder / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
     return {"staff": hr, "paid": [hr[i][0] for i in paid], "typo_card": card[typo_of][0], "typo_staff": no}
 

@@ -8,7 +8,6 @@ on names keyed by ingest's own standardisation."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import duckdb
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 from campus_kg.cli import app
 from ingest.idcard import check_character
 from ingest.lakehouse import Lakehouse
+from tests.samples import write_csv
 from ingest.standardise import name_keys_of, standardise_name
 from resolution.clusters import ConstrainedUnionFind
 from resolution.exact import NAMED_RECORDS_SQL, add_records, finish, identifier_rows, link_identifiers, \
@@ -33,13 +33,6 @@ CROWD = ["王芳", "刘强", "陈杰", "杨秀英", "黄勇", "赵丽", "周军"
 def _id_number(serial: int, born: str) -> str:
     first17 = f"110105{born}{serial:03d}"
     return first17 + check_character(first17)
-
-
-def _write(folder: Path, name: str, header: list[str], rows: list[list[str]]) -> None:
-    with open(folder / f"{name}.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 MAPPING = """version: 1
@@ -104,8 +97,8 @@ def ran(tmp_path_factory) -> tuple[Path, dict[str, tuple[str, str]]]:
     tmp = tmp_path_factory.mktemp("typos")
     src = tmp / "src"
     src.mkdir()
-    _write(src, "hr", ["key", "staff_no", "name", "birth_date", "id_number", "email"], HR)
-    _write(src, "card", ["key", "name", "staff_no", "email"], CARD)
+    write_csv(src, "hr", ["key", "staff_no", "name", "birth_date", "id_number", "email"], HR)
+    write_csv(src, "card", ["key", "name", "staff_no", "email"], CARD)
     (src / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
     ws = tmp / "ws"
     result = CliRunner().invoke(app, ["run", "--mapping", str(src / "mapping.yaml"), "--workspace", str(ws)])
@@ -177,9 +170,8 @@ def test_name_compatibility(a, b, compatible):
     assert got is compatible
 
 
-def test_the_model_scores_the_held_back_pairs(ran):
-    """Blocking never pairs them (no shared name key, no birth date on a card): scored explicitly,
-    each gets the model's probability — here near 0, as names that disagree entirely deserve."""
+def _records_and_held_back(ran) -> tuple:
+    """The run's Person records (the model's input) and the pairs the identifier rule held back."""
     ws, _ = ran
     with Lakehouse(ws / "lakehouse.duckdb", read_only=True) as lake:
         rows = identifier_rows(lake.con)
@@ -187,7 +179,13 @@ def test_the_model_scores_the_held_back_pairs(ran):
     uf, rule = ConstrainedUnionFind(), {}
     add_records(uf, rows)
     link_identifiers(uf, rows, rule)
-    held_back = finish(uf, rule).held_back
+    return records, finish(uf, rule).held_back
+
+
+def test_the_model_scores_the_held_back_pairs(ran):
+    """Blocking never pairs them (no shared name key, no birth date on a card): scored explicitly,
+    each gets the model's probability — here near 0, as names that disagree entirely deserve."""
+    records, held_back = _records_and_held_back(ran)
     model = train(records)
     try:
         scored = score_held_back(model, records, held_back)
@@ -206,14 +204,7 @@ def test_many_held_back_pairs_are_scored_batch_by_batch(ran, monkeypatch):
     scored in batches, each registering its own tables with the model: one pair per batch here."""
     import resolution.held_back as held_back_module
 
-    ws, _ = ran
-    with Lakehouse(ws / "lakehouse.duckdb", read_only=True) as lake:
-        rows = identifier_rows(lake.con)
-        records = lake.con.sql(PERSON_INPUT_SQL).to_arrow_table()
-    uf, rule = ConstrainedUnionFind(), {}
-    add_records(uf, rows)
-    link_identifiers(uf, rows, rule)
-    held_back = finish(uf, rule).held_back
+    records, held_back = _records_and_held_back(ran)
     assert len(held_back) >= 2
     model = train(records)
     try:
