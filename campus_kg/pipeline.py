@@ -191,42 +191,6 @@ def publish_review_queue(lake: Lakehouse, out: Path) -> None:
     tmp.replace(out)
 
 
-def run_evaluate(workspace: Workspace, truth: Path, mentions_csv: Path | None, console: Console) -> dict:
-    from resolution import evaluate as ev
-
-    out: dict = {"entity_types": {}}
-    with Lakehouse(workspace.lakehouse, read_only=True) as lake:
-        require_complete(lake, str(workspace.root))  # no score over a resolution that did not finish
-        ev.require_overlap(lake, truth)  # nor over no records (1.0 of nothing)
-        table = Table(title="evaluation 评估: pairwise and B-cubed")
-        for col in ("entity type 实体类型", "records 记录", "pairwise P", "pairwise R", "pairwise F1", "B³ P", "B³ R",
-                    "B³ F1"):
-            table.add_column(col, justify="left" if col.startswith("entity") else "right")
-        for et in ev.entity_types(truth, lake):
-            pw, b3 = ev.pairwise(lake, truth, et), ev.bcubed(lake, truth, et)
-            out["entity_types"][et] = {"pairwise": {"precision": pw.precision, "recall": pw.recall, "f1": pw.f1},
-                                       "bcubed": {"precision": b3.precision, "recall": b3.recall, "f1": b3.f1},
-                                       "records": pw.records}
-            table.add_row(et, str(pw.records), *(f"{v:.4f}" for v in (pw.precision, pw.recall, pw.f1, b3.precision,
-                                                                      b3.recall, b3.f1)))
-        console.print(table)
-        hard = Table(title="hard cases 难例 (Person)")
-        for col in ("pairs 样本对", "of them 其中", "correct 正确", "rate 比率"):
-            hard.add_column(col, justify="right" if col != "of them 其中" else "left")
-        for b in ev.hard_pairs(lake, truth):
-            out.setdefault("hard_pairs", {})[b.label] = {"pairs": b.pairs, "correct": b.correct, "rate": b.rate}
-            hard.add_row(str(b.pairs), b.label, str(b.correct), f"{b.rate:.4f}")
-        console.print(hard)
-        if mentions_csv is not None:
-            m = ev.mentions(lake, truth, mentions_csv)
-            out["mentions"] = {"precision": m.precision, "recall": m.recall, **m.__dict__}
-            console.print(f"person mentions 人员提及: {m.mentions} ({m.internal} internal, {m.external} external); "
-                          f"linked correctly {m.linked_correctly}, wrongly {m.linked_wrongly}; precision "
-                          f"{m.precision:.4f}, recall {m.recall:.4f}; external kept external "
-                          f"{m.external_kept_external}/{m.external}")
-    return out
-
-
 @exclusive("build-graph")
 def run_build(settings: Settings, workspace: Workspace, console: Console, backend: str | None = None,
               mode: str = "auto") -> BuildResult:
