@@ -53,6 +53,13 @@ ENTITY_RULE = "entity"
 SCORE_FLOOR = 0.01
 
 
+def ensure_score_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """res_pair_score (scored record pairs) and res_entity_score (record or mention → candidate master)."""
+    con.execute("CREATE TABLE IF NOT EXISTS res_pair_score (record_a VARCHAR, record_b VARCHAR, match_probability DOUBLE)")
+    con.execute("""CREATE TABLE IF NOT EXISTS res_entity_score (
+        item_id VARCHAR, master_id VARCHAR, match_probability DOUBLE, linked BOOLEAN)""")
+
+
 @dataclass
 class EntityMatch:
     linked: int = 0

@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from resolution.clusters import ConstrainedUnionFind
 from resolution.entity_evidence import NameWeights
-from resolution.entity_match import SCORE_FLOOR, EntityMatch, match_clusters
-from resolution.exact import Clustering, add_records, finish, identifier_rows, link_identifiers
+from resolution.entity_match import SCORE_FLOOR, EntityMatch, ensure_score_tables, match_clusters
+from resolution.exact import STRONG_IDENTIFIERS, Clustering, add_records, finish, identifier_rows, link_identifiers
 from resolution.held_back import score_held_back
 from resolution.person_model import PERSON_INPUT_SQL, train
 
@@ -117,14 +117,14 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
             elif tuple(sorted((a, b))) not in decided:
                 review.append(_item(p, "conflict: would join two different ID numbers or passports, "
                                           "or a steward's 'not the same'"))
-        strong = {r.record_id for r in rows if r.id_number or r.passport_no or r.staff_no or r.student_no or r.email}
+        strong = {r.record_id for r in rows if any(getattr(r, kind) for kind in STRONG_IDENTIFIERS)}
         orgs = dict(zip(records.column("unique_id").to_pylist(), records.column("org").to_pylist(), strict=True))
         entities = EntityMatch()
         for what, is_item, is_anchor in _entity_passes(strong):
             found = match_clusters(model.con, scored, uf, what, is_item, is_anchor, orgs, rule,
                                    options.match_threshold, options.review_threshold, decided, _item)
             entities.absorb(found)
-        disagree = model.disagreement_weights(CLUSTER_IDENTIFIERS)
+        disagree = model.disagreement_weights(STRONG_IDENTIFIERS)
         name_weights = model.name_weights()
     finally:
         model.close()
@@ -146,7 +146,7 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
 def _store_pair_scores(con: duckdb.DuckDBPyConnection, model_con: duckdb.DuckDBPyConnection, scored: str) -> None:
     """Every pair the model scored (at or above SCORE_FLOOR) into res_pair_score, for the calibration
     table: streamed in batches from the model's database, millions of pairs at 1.5 M records."""
-    con.execute("CREATE TABLE IF NOT EXISTS res_pair_score (record_a VARCHAR, record_b VARCHAR, match_probability DOUBLE)")
+    ensure_score_tables(con)
     con.execute("DELETE FROM res_pair_score")
     reader = model_con.sql(f"SELECT unique_id_l AS record_a, unique_id_r AS record_b, match_probability FROM {scored}"
                            ).to_arrow_reader(500_000)
@@ -175,18 +175,15 @@ def _entity_passes(strong: set[str]):
            lambda members: not anchored(members), anchored)
 
 
-# Identifiers a person holds one of (or a few: a student number per degree): two entities that each
-# hold one, none in common, are likely two people, whatever the records of one pair leave empty.
-CLUSTER_IDENTIFIERS = ("staff_no", "student_no", "email", "passport_no", "id_number")
-
-
 def _identifiers_by_cluster(uf, rows, roots: set) -> dict:
-    """The identifiers each of the clusters `roots` holds, by kind."""
+    """The strong identifiers each of the clusters `roots` holds, by kind: a person holds one of each
+    (or a few: a student number per degree), so two entities that each hold one, none in common, are
+    likely two people, whatever the records of one pair leave empty."""
     held: dict = defaultdict(lambda: defaultdict(set))
     for row in rows:
         root = uf.find(row.record_id)
         if root in roots:
-            for kind in CLUSTER_IDENTIFIERS:
+            for kind in STRONG_IDENTIFIERS:
                 value = getattr(row, kind)
                 if value:
                     held[root][kind].add(value)

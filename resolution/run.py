@@ -15,6 +15,7 @@ from resolution import master_ids, status, survivorship
 from resolution import disciplines
 from resolution.exact import Clustering, keyed_clusters
 from resolution.organisations import org_members, org_parents
+from resolution.entity_match import ensure_score_tables
 from resolution.mentions import link_mentions
 from resolution.person_linkage import LinkageOptions, link_persons
 from resolution.review_priority import review_priority
@@ -86,7 +87,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
                 clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))
             _link(con, cls.name, clustering, run_id, result)
             if cls.name == "Person":
-                _store_scores(con, linkage)
+                _store_entity_scores(con, linkage.entity_scores, "%", by_record=True)
         orgs = org_members(con)
         _link(con, "Organisation", Clustering(orgs, {m[0]: "exact:name" for m in orgs}, []), run_id, result)
         _store_org_parents(con, org_parents(con))
@@ -106,7 +107,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
             LATERAL (VALUES ('name', d.label), ('discipline_code', d.code)) p(property, value)""")
         con.unregister("_disciplines")
         linked = link_mentions(con, name_weights, options.mention_match_threshold)
-        _store_mention_scores(con, linked.scores)
+        _store_entity_scores(con, linked.scores, "mention:%", by_record=False)
         result.notes += linked.notes
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
         review += linked.review
@@ -130,34 +131,20 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
     return result
 
 
-def _ensure_score_tables(con) -> None:
-    con.execute("CREATE TABLE IF NOT EXISTS res_pair_score (record_a VARCHAR, record_b VARCHAR, match_probability DOUBLE)")
-    con.execute("""CREATE TABLE IF NOT EXISTS res_entity_score (
-        item_id VARCHAR, master_id VARCHAR, match_probability DOUBLE, linked BOOLEAN)""")
-
-
-def _store_mention_scores(con, scores: list[tuple[str, str, float, bool]]) -> None:
-    """Each mention's candidates with their posteriors (res_entity_score, item `mention:record:type:position`)."""
-    _ensure_score_tables(con)
-    con.execute("DELETE FROM res_entity_score WHERE item_id LIKE 'mention:%'")
+def _store_entity_scores(con, scores: list[tuple[str, str, float, bool]], items: str, by_record: bool) -> None:
+    """Candidates' posteriors (item, candidate, p, linked) into res_entity_score, for the calibration
+    table of `campus-kg evaluate`, replacing the rows of `items` (a LIKE pattern). `by_record`: the
+    candidate is named by one of its records (record-to-entity matching runs before master IDs
+    exist), else by its master ID (mentions)."""
+    ensure_score_tables(con)
+    con.execute("DELETE FROM res_entity_score WHERE item_id LIKE ?", [items])
     if scores:
-        item, master, p, linked = (list(c) for c in zip(*scores, strict=True))
-        con.register("_mention_scores", pa.table({"item": item, "master": master, "p": p, "linked": linked}))
-        con.execute("INSERT INTO res_entity_score SELECT * FROM _mention_scores")
-        con.unregister("_mention_scores")
-
-
-def _store_scores(con, linkage) -> None:
-    """The record-to-entity candidates' posteriors, by the candidate's master (res_entity_score), kept
-    for the calibration table (`campus-kg evaluate`) beside the scored pairs (res_pair_score)."""
-    _ensure_score_tables(con)  # res_pair_score is written by person linkage, streamed from the model
-    con.execute("DELETE FROM res_entity_score")
-    if linkage.entity_scores:
-        item, anchor, p, linked = (list(c) for c in zip(*linkage.entity_scores, strict=True))
-        con.register("_entity_scores", pa.table({"item": item, "anchor": anchor, "p": p, "linked": linked}))
-        con.execute("""INSERT INTO res_entity_score SELECT s.item, l.master_id, s.p, s.linked FROM _entity_scores s
-            JOIN res_link l ON l.member_id = s.anchor AND l.entity_type = 'Person'""")
-        con.unregister("_entity_scores")
+        item, candidate, p, linked = (list(c) for c in zip(*scores, strict=True))
+        con.register("_scores", pa.table({"item": item, "candidate": candidate, "p": p, "linked": linked}))
+        master = ("(SELECT master_id FROM res_link l WHERE l.member_id = s.candidate AND l.entity_type = 'Person')"
+                  if by_record else "s.candidate")
+        con.execute(f"INSERT INTO res_entity_score SELECT s.item, {master}, s.p, s.linked FROM _scores s")
+        con.unregister("_scores")
 
 
 def _store_org_parents(con, pairs: list[tuple[str, str]]) -> None:

@@ -145,7 +145,8 @@ def resolved(tmp_path_factory):
         links = {(s, k): (m, r) for s, k, m, r in lake.con.execute("""
             SELECT d.source, d.record_key, l.master_id, l.rule FROM res_link l
             JOIN dwd_record d ON d.record_id = l.member_id WHERE l.entity_type = 'Person'""").fetchall()}
-        review = lake.con.execute("SELECT record_a, record_b, reason, match_probability FROM res_review").fetchall()
+        review = lake.con.execute("SELECT record_a, record_b, reason, match_probability, evidence FROM res_review"
+                                  ).fetchall()
         scores = lake.con.execute("SELECT item_id, master_id, match_probability, linked FROM res_entity_score").fetchall()
     payee_rows = list(csv.reader(open(src / "payees.csv", encoding="utf-8")))[1:]
     return planted, links, review, scores, payee_rows, ran.output
@@ -197,8 +198,11 @@ def test_every_candidate_keeps_its_posterior_for_the_calibration_table(resolved)
     assert "record-to-entity" in output and "π =" in output
 
 
-def test_the_review_evidence_names_the_comparisons(resolved):
+def test_the_review_item_shows_the_evidence_weighed_against_the_entity(resolved):
+    """The namesakes' payee: what a steward sees is the match weight of each comparison at entity
+    level — the same name (+) and one of the entity's units (+) — and a posterior that is split."""
     _, _, review, _, _, _ = resolved
-    assert review
-    assert all(isinstance(r[3], float) for r in review if r[2].startswith("uncertain: record to entity"))
-    json.dumps(review)  # plain values only
+    item = next(r for r in review if "payees:CW900001" in (r[0], r[1]))
+    evidence = json.loads(item[4])
+    assert evidence["name"] > 0 and evidence["org"] > 0, evidence
+    assert 0.3 < item[3] < 0.7, item  # two candidates fit equally: about half each
