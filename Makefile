@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install when the dependency list changes; the stamp names what was installed.
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test test-all bench install clean neo4j-up neo4j-down
+.PHONY: demo test test-all bench install install-spark clean neo4j-up neo4j-down
 
 # The Neo4j backend runs in every test run: a real Neo4j 5 on loopback (tools/neo4j-server).
 NEO4J_STATE := .neo4j
@@ -21,12 +21,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The Spark resolution engine (docs/scale-out.md); Spark itself needs Java 17 (openjdk-17-jre-headless).
+install-spark: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[spark]'
+	@java -version 2>/dev/null || echo "Java is missing: apt-get install openjdk-17-jre-headless"
+
 demo: $(STAMP)
 	$(BIN)/campus-kg demo
 
 # Tests run beside a fresh Neo4j, which is stopped whatever the outcome; CAMPUS_KG_REQUIRE_NEO4J
 # turns a missing server into failures instead of skips.
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk)
 	$(NEO4J) up $(NEO4J_STATE)
 	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -m "not slow" -q; \
 	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
@@ -55,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/graph_build_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/graph_backends_bench.py
+	$(BIN)/python bench/ui_bench.py --write
 
 clean:
 	rm -rf $(VENV) workspace .pytest_cache $(NEO4J_STATE) tools/neo4j-server/target

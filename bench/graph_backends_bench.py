@@ -36,7 +36,7 @@ NEO4J = ROOT / "tools" / "neo4j-server" / "neo4j.sh"
 def child_build(workspace: Path, backend: str) -> dict:
     from campus_kg.settings import Settings
     from campus_kg.workspace import Workspace
-    from graph_api.build import build_graph
+    from graph_api.graph_build.run import build_graph
 
     ws = Workspace.at(workspace)
     started = time.perf_counter()

@@ -31,7 +31,7 @@ SLICE = 50_000
 def child_build(workspace: Path) -> dict:
     from campus_kg.settings import Settings
     from campus_kg.workspace import Workspace
-    from graph_api.build import build_graph
+    from graph_api.graph_build.run import build_graph
 
     ws = Workspace.at(workspace)
     started = time.perf_counter()
@@ -48,7 +48,7 @@ def child_patch(workspace: Path) -> dict:
     a patch), and restores the lakehouse as it was."""
     from campus_kg.settings import Settings
     from campus_kg.workspace import Workspace
-    from graph_api.build import build_graph
+    from graph_api.graph_build.run import build_graph
     from ingest.lakehouse import Lakehouse
 
     ws = Workspace.at(workspace)
@@ -72,7 +72,7 @@ def child_patch(workspace: Path) -> dict:
 def slice_comparison(workspace: Path) -> tuple[float, float, int, int]:
     """Seconds to load the same Person slice by COPY and by UNWIND + MERGE; total Person masters."""
     from campus_kg.settings import Settings
-    from graph_api.build import master_nodes_sql
+    from graph_api.graph_build.run import master_nodes_sql
     from graph_api.store import open_store
     from ingest.lakehouse import Lakehouse
 

@@ -1,5 +1,5 @@
 """Issue 14: `GET /persons/{id}` at 32 clients, cold (persons drawn from all), beside `GET /health` on
-the same server, with the person records precomputed per build (graph_api/person_records.py) and,
+the same server, with the person records precomputed per build (graph_api/graph_build/person_records.py) and,
 in the same run, from the graph (the served build's pointer without its records) — the machine is
 shared, so only ratios measured in one run are compared.
 

@@ -132,7 +132,7 @@ class Verification:
 
 def verify(settings: Settings, workspace: Workspace, archive: Path) -> Verification:
     """Restores into a scratch workspace, rebuilds the graph there and compares it with the live one."""
-    from graph_api.build import build_graph
+    from graph_api.graph_build.run import build_graph
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Workspace.at(Path(tmp) / "ws")

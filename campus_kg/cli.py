@@ -122,10 +122,26 @@ def catalogue_cmd(workspace: WorkspaceOpt,
 
 
 @app.command("resolve")
-def resolve_cmd(workspace: WorkspaceOpt) -> None:
+def resolve_cmd(workspace: WorkspaceOpt,
+                engine: Annotated[str | None, typer.Option(
+                    "--engine", help="Where the Person model runs: duckdb or spark (default: the setting "
+                                     "resolution_engine, duckdb).")] = None,
+                spark_master: Annotated[str | None, typer.Option(
+                    "--spark-master", help="Spark master for --engine spark: local[2] (default), "
+                                           "spark://host:7077, yarn, sc://host:15002.")] = None) -> None:
     """Resolve source records into master entities."""
+    from resolution.engines import ENGINES, EngineUnavailable
+
+    if engine is not None and engine not in ENGINES:
+        raise typer.BadParameter(f"{engine!r}: one of {', '.join(ENGINES)}", param_hint="--engine")
+    chosen = {k: v for k, v in (("resolution_engine", engine), ("spark_master", spark_master)) if v is not None}
+    settings = _settings(workspace).model_copy(update=chosen)
     with _exclusive(workspace, "resolve") as ws:
-        pipeline.run_resolve(ws, console, _settings(workspace))
+        try:
+            pipeline.run_resolve(ws, console, settings)
+        except EngineUnavailable as exc:
+            console.print(f"[red]resolve failed 解析失败: {exc}")
+            raise typer.Exit(1) from None
 
 
 @app.command("evaluate")
@@ -296,7 +312,7 @@ def lineage_cmd(workspace: WorkspaceOpt,
 @app.command("build-graph")
 def build_graph_cmd(workspace: WorkspaceOpt, backend: BackendOpt = None, mode: BuildModeOpt = "auto") -> None:
     """Build the graph from the lakehouse (or patch it, when little changed) and switch the served graph to it."""
-    from graph_api.build import BUILD_MODES, PatchRefused
+    from graph_api.graph_build.run import BUILD_MODES, PatchRefused
 
     if mode not in BUILD_MODES:
         console.print(f"[red]--mode must be one of {', '.join(BUILD_MODES)}")

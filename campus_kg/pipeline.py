@@ -14,7 +14,7 @@ from campus_kg.csv_safe import SafeWriter
 from campus_kg.locking import workspace_lock
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.build import BuildResult, build_graph
+from graph_api.graph_build.run import BuildResult, build_graph
 from ingest.lakehouse import Lakehouse
 from ingest.load import IngestResult, ingest
 from ingest.mapping import load_mapping
@@ -112,7 +112,7 @@ def run_quality(settings: Settings, workspace: Workspace, console: Console, html
 
 
 def export_rdf(workspace: Workspace, out: Path, fmt: str, include_sensitive: bool = False) -> int:
-    from graph_api.rdf_export import export_graph
+    from graph_api.graph_build.rdf_export import export_graph
 
     with Lakehouse(workspace.lakehouse, read_only=True) as lake:
         graph = export_graph(lake, include_sensitive)
@@ -136,7 +136,8 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
     return LinkageOptions(model_path=workspace.person_model, match_threshold=settings.match_threshold,
                           review_threshold=settings.review_threshold, decisions=decisions,
                           mention_match_threshold=settings.mention_match_threshold,
-                          review_budget=settings.review_budget)
+                          review_budget=settings.review_budget, engine=settings.resolution_engine,
+                          spark_master=settings.spark_master)
 
 
 @exclusive("resolve")

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     query_timeout_ms: int = Field(default=10_000, ge=100)
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    duckdb_build_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     ingest_max_delete_share: float = Field(default=0.2, ge=0, le=1)
     ladybug_buffer_pool_mb: int = Field(default=2048, ge=0)
     graph_patch_max_share: float = Field(default=0.05, ge=0, le=1)
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     review_threshold: float = Field(default=0.5, gt=0, lt=1)
     mention_match_threshold: float = Field(default=0.95, gt=0, lt=1)
     review_budget: float = Field(default=0.01, ge=0, le=1)
+    # Where the Person model runs (resolution/engines.py): DuckDB on this machine, or Spark past it.
+    resolution_engine: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = Field(default="local[2]", min_length=1)
     quality_green: float = Field(default=0.98, ge=0, le=1)
     quality_yellow: float = Field(default=0.90, ge=0, le=1)
     quality_timeliness_days: int = Field(default=400, ge=1)

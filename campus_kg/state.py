@@ -222,6 +222,21 @@ class StateStore:
         """The token's principal; TokenRefused (saying why) for an unknown, revoked or expired token."""
         with self.engine.connect() as conn:
             row = conn.execute(select(api_token).where(api_token.c.token_hash == self._hash(token))).mappings().first()
+        return self._working_principal(row)
+
+    def principal_by_token_id(self, token_id: str) -> Principal | None:
+        """The principal of the token with this ID while it works, else None (unknown, revoked, expired).
+        A web session names its token by ID and looks it up on every request (graph_api.ui.sessions),
+        so revoking or expiring the token ends its sessions by the same rule as `verify`."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(api_token).where(api_token.c.token_id == token_id)).mappings().first()
+        try:
+            return self._working_principal(row)
+        except TokenRefused:
+            return None
+
+    def _working_principal(self, row) -> Principal:
+        """The one rule for when a token works: TokenRefused (saying why) unless known, unrevoked, unexpired."""
         if row is None or row["revoked_at"] is not None:
             raise TokenRefused("unknown or revoked token")
         expires = self._expires_at(row)

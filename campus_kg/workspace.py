@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Pointer keys that hold a file or folder of the build (analyst_path: the analyst projection;
-# person_records_path: the person records GET /persons/{id} is served from, graph_api.person_records).
+# person_records_path: the person records GET /persons/{id} is served from, graph_api.graph_build.person_records).
 POINTER_PATH_KEYS = ("path", "analyst_path", "person_records_path", "snapshot")
 
 

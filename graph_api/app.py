@@ -11,7 +11,7 @@ from campus_kg import __version__
 from campus_kg.settings import Settings
 from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
-from graph_api import cypher_guard
+from graph_api import cypher_guard, ui
 from graph_api.applier import Applier
 from graph_api.cypher_worker import CypherWorkerPool
 from graph_api.errors import install_error_handlers
@@ -57,8 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, persons.router, forms.router, review.router, analysts.router, auditors.router,
                    portraits.router):
         app.include_router(router)
+    app.include_router(ui.router)  # the web pages under /ui/ (graph_api/ui), signed in by a session cookie
     # Size limit and token before the body is read; only the service status and its documentation are public.
-    public = {"/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url}
+    public = {"/health", app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url,
+              *ui.PATHS}  # the pages check their session cookie themselves
     app.add_middleware(RequestGuard, max_request_bytes=settings.max_request_bytes,
                        public_paths={p for p in public if p}, verify=app.state.state_store.verify,
                        token_cache_seconds=settings.token_cache_seconds)

@@ -138,7 +138,7 @@ class Applier:
 
     def _pass(self) -> tuple[str, str]:
         from campus_kg import pipeline
-        from graph_api.build import build_graph
+        from graph_api.graph_build.run import build_graph
 
         quiet = Console(quiet=True)
         # Server processes (--workers) and pipeline runs take turns on the workspace: wait for ours

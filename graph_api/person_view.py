@@ -10,10 +10,10 @@ from typing import Any, NamedTuple
 
 from fastapi import HTTPException, status
 
+from graph_api.graph_build.person_records import StoredPerson
 from graph_api.models import (AttributeValue, Candidate, Category, Membership, PersonRecord, Related,
                               SourceRecordRef)
 from graph_api.lineage import source_systems
-from graph_api.person_records import StoredPerson
 from graph_api.served_graph import ServedGraph
 from graph_api.store import PersonRead
 from ontology.masking import FULLY_MASKED, SEES_SENSITIVE, mask, may_see
@@ -171,7 +171,7 @@ def person_record(graph: ServedGraph, requested: str, role: str,
 
 def assemble_person_record(systems: dict[str, dict], requested: str, role: str, master_id: str, state: str,
                            read: PersonRead) -> PersonRecord:
-    """The record from a store read (or the same parts computed by a build: graph_api.person_records);
+    """The record from a store read (or the same parts computed by a build: graph_api.graph_build.person_records);
     `systems`: system code -> its name and department (lineage.source_systems)."""
     node = read.person
     ont = load_ontology()

@@ -18,7 +18,7 @@ from typing import Any
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.person_records import FormerId, PersonRecords
+from graph_api.graph_build.person_records import FormerId, PersonRecords
 from graph_api.store import GraphStore, PersonRead, open_store
 
 
@@ -116,7 +116,7 @@ class ServedGraph:
             return build.store.person_read(person_id)
 
     def stored_person(self, master_id: str) -> tuple | None:
-        """A master person's precomputed record (graph_api.person_records.PersonRecords.person) in the
+        """A master person's precomputed record (graph_api.graph_build.person_records.PersonRecords.person) in the
         served build's artefact; NoPersonRecords when the build has none."""
         with self._lease() as build:
             if build.records is None:

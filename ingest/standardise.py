@@ -173,6 +173,11 @@ def _surname_pinyin() -> frozenset[str]:
     return frozenset(readings | set(SURNAME_READINGS.values()) | _COMPOUND_PINYIN)
 
 
+def is_han(text: str | None) -> bool:
+    """Does the text hold a Chinese character (a name written in characters, not romanised)?"""
+    return bool(text and _HAN.search(text))
+
+
 def name_keys(name: str | None) -> list[str]:
     key = pinyin_key(name)
     return [key] if key else romanised_keys(name)

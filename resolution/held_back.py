@@ -39,18 +39,16 @@ _BATCHES = itertools.count()  # a table name is registered once per model: each 
 
 
 def _score_batch(model: PersonModel, table: pa.Table, wanted: set[tuple[str, str]], batch: int) -> list[dict]:
-    side = []
-    for name, ids in (("held_back_l", {a for a, _ in wanted}), ("held_back_r", {b for _, b in wanted})):
-        chosen = table.filter(pc.is_in(table["unique_id"], value_set=pa.array(sorted(ids), pa.string())))
-        # each batch registers its own tables: a name is registered once per model
-        side.append(model.linker._db_api.register(chosen, dataset_display_name=f"{name}_{batch}"))  # noqa: SLF001
-    scored = model.linker.inference.score_pairs(*side)
-    names = [r[0] for r in model.con.execute(f"DESCRIBE {scored.physical_name}").fetchall()]
+    side = [table.filter(pc.is_in(table["unique_id"], value_set=pa.array(sorted(ids), pa.string())))
+            for ids in ({a for a, _ in wanted}, {b for _, b in wanted})]
+    # each batch registers its own tables: a name is registered once per model
+    scored = model.score_pairs(*side, name=f"held_back_{batch}")  # a table in model.con, whatever the engine
+    names = [r[0] for r in model.con.execute(f"DESCRIBE {scored}").fetchall()]
     weights = [f"{n}{' + mw_tf_adj_' + n[3:] if 'mw_tf_adj_' + n[3:] in names else ''} AS {n}"
                for n in names if n.startswith("mw_") and not n.startswith("mw_tf_adj_")]
     rows = model.con.sql(f"""SELECT least(unique_id_l, unique_id_r) AS a, greatest(unique_id_l, unique_id_r) AS b,
             match_weight, match_probability{''.join(', ' + w for w in weights)}
-        FROM {scored.physical_name}""").to_arrow_table().to_pylist()
+        FROM {scored}""").to_arrow_table().to_pylist()
     out = []
     for row in rows:
         pair = (row.pop("a"), row.pop("b"))

@@ -10,13 +10,17 @@ Each candidate gets a likelihood ratio 2^S in bits, as in record-to-entity match
 (resolution/entity_match.py), from the trained Person model where it can:
 
 - name: the same characters, log2(m / u) with u the share of our people who bear that name (a
-  unique name is strong evidence, 张伟 is not); the same pinyin key only (a homophone, a
-  romanised `Zhang Wei`, which collide more often): the model's weight for that level;
+  unique name is strong evidence, 张伟 is not); the same pinyin key only, log2(m / u) with u the
+  share of our people whose names carry that key (`Mingqian Wu` meets one person, `Wei Zhang`
+  hundreds) and m the exact name's for a romanised mention (romanising is how such a list writes
+  every name, not an error) or the model's homophone level's for one in characters; a romanised
+  name read in its less likely order (`Wei Zhang` as 魏章) weighs with a fifth of that m;
 - unit (the mention's own — 作者单位 in an author table —, else the record's for the first
   mention only: 第一作者单位 and 负责人单位 are the first author's and the leader's): one of the
   candidate's units or not, weighted at entity level (`OrgEvidence`);
-- staff: +1 bit for a candidate with a staff number (authors, leaders and custodians are staff
-  far more often than not);
+- staff: whether the candidate holds a staff number, weighted by how often the mentions of that
+  relationship the first pass linked name staff against the share of staff among our people
+  (`StaffEvidence`; +1 bit for staff until measured);
 - in a second pass that uses the graph around the record: +4 bits when the candidate advises or
   is advised by a person already linked from the same record (a PhD student co-authoring with the
   supervisor is the case the unit alone cannot settle among namesakes); and, for a co-author
@@ -42,16 +46,20 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from ingest.standardise import standardise_name
-from resolution.entity_evidence import CoAuthorUnit, NameWeights, OrgEvidence, Outsiders
+from ingest.standardise import is_han, standardise_name
+from resolution.entity_evidence import CoAuthorUnit, NameWeights, OrgEvidence, Outsiders, StaffEvidence
 from resolution.entity_match import SCORE_FLOOR
 from resolution.person_linkage import review_item_id
 
 NAME_MATCHES = ("name", "author_name")
-STAFF_BITS = 1.0
 ADVISING_BITS = 4.0
 SHOWN_CANDIDATES = 10
 LEADERS = 20  # candidates scored one by one; the rest weigh as one mass
+# Before it is measured (StaffEvidence): authors, leaders and custodians are staff more often than not.
+STAFF_PRIOR_BITS = 1.0
+# A romanised name read in its less likely order (`Wei Zhang` as 魏章 rather than 张伟): that share
+# of the likely order's m.
+OTHER_ORDER = 0.2
 
 
 @dataclass
@@ -116,6 +124,15 @@ def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | No
     for row in rows:
         row["outside"] = outsiders.log_mass(row["unit"] in ours)
         row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
+    # how often each relationship names staff, measured on what the first pass linked, replaces the prior
+    for rel_type, staff in _staff_evidence(rows, profiles).items():
+        if staff.measured:
+            result.notes.append(staff.describe(rel_type))
+        for row in (r for r in rows if r["rel_type"] == rel_type):
+            prior = StaffEvidence(prior_bits=STAFF_PRIOR_BITS)
+            row["scored"] = {m: s - prior.weight(profiles[m]["staff"]) + staff.weight(profiles[m]["staff"])
+                             for m, s in row["scored"].items()}
+            row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
     # second pass: the people already linked from the same record vouch for their advisors and
     # students, and the record's unit speaks for co-authors as far as the linked ones say it does
     linked_in: dict[str, set[str]] = defaultdict(set)
@@ -176,6 +193,7 @@ def _first_pass(con: duckdb.DuckDBPyConnection, rows: list[dict], weights: NameW
         "mention_no": pa.array(range(len(rows)), pa.int64()),
         "name": pa.array([standardise_name(r["mention"]) or None for r in rows], pa.string()),
         "keys": pa.array([[k for k in (r["keys"] or "").split(";") if k] for r in rows], pa.list_(pa.string())),
+        "romanised": pa.array([not is_han(r["mention"]) for r in rows], pa.bool_()),
         "unit": pa.array([r["unit"] for r in rows], pa.string())}))
     try:
         found = con.execute(f"""
@@ -192,22 +210,26 @@ def _first_pass(con: duckdb.DuckDBPyConnection, rows: list[dict], weights: NameW
                 WHERE r.rel_type = 'MEMBER_OF') WHERE unit IS NOT NULL),
             with_units AS (SELECT DISTINCT master_id FROM units),
             staff AS (SELECT master_id, bool_or(staff_no IS NOT NULL) AS staff FROM person GROUP BY 1),
-            candidates AS (
-                SELECT mention_no, master_id, bool_or(written) AS written FROM (
-                    SELECT m.mention_no, b.master_id, true AS written FROM _mention_rows m JOIN by_name b USING (name)
+            key_count AS (SELECT key, count(*) AS n FROM by_key GROUP BY 1),
+            candidates AS (  -- the name's weight: the written name's, else the best key's
+                SELECT mention_no, master_id, max(name_weight) AS name_weight FROM (
+                    SELECT m.mention_no, b.master_id, log2({weights.exact_m!r}::DOUBLE * {masters} / n.n) AS name_weight
+                    FROM _mention_rows m JOIN by_name b USING (name) JOIN name_count n USING (name)
                     UNION ALL
-                    SELECT k.mention_no, b.master_id, false FROM (
-                        SELECT mention_no, unnest(keys) AS key FROM _mention_rows) k JOIN by_key b USING (key))
+                    SELECT k.mention_no, b.master_id,
+                           log2(CASE WHEN k.romanised THEN {weights.exact_m!r}::DOUBLE
+                                     ELSE {weights.key_m!r}::DOUBLE END
+                                * CASE WHEN k.place = 1 THEN 1 ELSE {OTHER_ORDER!r} END * {masters} / kc.n)
+                    FROM (SELECT mention_no, romanised, unnest(keys) AS key, unnest(range(1, len(keys) + 1)) AS place
+                          FROM _mention_rows) k
+                    JOIN by_key b USING (key) JOIN key_count kc USING (key))
                 GROUP BY 1, 2),
             weighed AS (
-                SELECT c.mention_no, c.master_id,
-                       CASE WHEN c.written THEN log2({weights.exact_m!r}::DOUBLE * {masters} / n.n)
-                            ELSE {weights.same_key!r}::DOUBLE END
+                SELECT c.mention_no, c.master_id, c.name_weight
                        + CASE WHEN m.unit IS NULL OR w.master_id IS NULL THEN 0::DOUBLE
                               WHEN u.master_id IS NOT NULL THEN {org.same!r}::DOUBLE ELSE {org.other!r}::DOUBLE END
-                       + CASE WHEN s.staff THEN {STAFF_BITS!r}::DOUBLE ELSE 0::DOUBLE END AS weight
+                       + CASE WHEN s.staff THEN {STAFF_PRIOR_BITS!r}::DOUBLE ELSE 0::DOUBLE END AS weight
                 FROM candidates c JOIN _mention_rows m USING (mention_no)
-                LEFT JOIN name_count n ON n.name = m.name
                 LEFT JOIN with_units w ON w.master_id = c.master_id
                 LEFT JOIN units u ON u.master_id = c.master_id AND u.unit = m.unit
                 LEFT JOIN staff s ON s.master_id = c.master_id),
@@ -252,6 +274,17 @@ def _decide(row: dict, log_lambda: float, match_threshold: float, rule: str) -> 
     if outside >= 0.5:
         return {"master_id": None, "rule": "external", "score": p, "posterior": posterior}
     return {"master_id": None, "rule": "ambiguous", "score": p, "posterior": posterior}
+
+
+def _staff_evidence(rows: list[dict], profiles: dict[str, dict]) -> dict[str, StaffEvidence]:
+    """Per relationship (AUTHOR_OF, LEADS, ...): StaffEvidence from the mentions linked so far."""
+    u = sum(1 for p in profiles.values() if p["staff"]) / len(profiles)
+    out = {}
+    for rel_type in sorted({r["rel_type"] for r in rows}):
+        linked = [r["master_id"] for r in rows if r["rel_type"] == rel_type and r["master_id"]]
+        out[rel_type] = StaffEvidence.measure(sum(1 for m in linked if profiles[m]["staff"]), len(linked), u,
+                                              STAFF_PRIOR_BITS)
+    return out
 
 
 def _review_item(row: dict, posterior: list[tuple[str, float]]) -> dict:

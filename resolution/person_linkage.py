@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from resolution.clusters import ConstrainedUnionFind
+from resolution.engines import open_engine
 from resolution.entity_evidence import NameWeights
 from resolution.entity_match import SCORE_FLOOR, EntityMatch, ensure_score_tables, match_clusters
 from resolution.exact import STRONG_IDENTIFIERS, Clustering, add_records, finish, identifier_rows, link_identifiers
@@ -48,6 +49,8 @@ class LinkageOptions:
     mention_match_threshold: float = 0.95
     review_budget: float = 0.01  # the review queue holds at most this share of Person records
     decisions: list[Decision] = field(default_factory=list)
+    engine: str = "duckdb"  # where the Person model runs: duckdb | spark (resolution/engines.py)
+    spark_master: str = "local[2]"
 
 
 @dataclass
@@ -88,7 +91,7 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         return PersonLinkage(finish(uf, rule), [], 0,
                              [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
-    model = train(records, labels)
+    model = train(records, labels, engine=open_engine(options.engine, options.spark_master))
     notes = model.notes
     try:
         if options.model_path is not None:

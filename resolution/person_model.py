@@ -30,8 +30,6 @@ trained model is saved in the workspace as Splink JSON (`campus-kg model --works
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ import re
 import duckdb
 import pyarrow as pa
 
+from resolution.engines import ComparisonSql, DuckDBEngine, DuckDBSql
 from resolution.exact import id_projection_sql
 
 PERSON_INPUT_SQL = """
@@ -125,6 +124,13 @@ NAME_ONLY_BLOCKING = ("pinyin_key",)
 # order, a typo in each half of the name); in a large one they would compare too much.
 BROAD_BLOCKING = (("any_order_key",), ("dob",), ("surname_key",), ("given_key",), ("sound_key",), ("address",))
 BROAD_PAIRS_PER_RECORD = 20
+# A blocking compares every pair inside each of its blocks, so a block of thousands (张伟, male, at
+# 1.5 M records) costs quadratically and finds nothing the other blockings miss: two records of one
+# person share a birth year or a unit as well as the name. A blocking that would pair more than
+# BROAD_PAIRS_PER_RECORD per record (a typo blocking: TYPO_PAIRS_PER_RECORD) leaves out its blocks of
+# more than MAX_BLOCK records, which keeps pairs linear in records and lets the typo blockings in at
+# any size; in a small population nothing changes (choose_blocking).
+MAX_BLOCK = 50
 
 
 # Identifiers typed by hand, where one slipped or swapped digit is still evidence (an ID number
@@ -135,20 +141,29 @@ DATE_TYPO_LEVEL = "one typo in the date (a changed or swapped digit: 1981 / 1918
 
 
 SIMILAR_PARTS_LEVEL = "surname and given name each Jaro-Winkler >= 0.92 (either order)"
-SIMILAR_PARTS_SQL = """(jaro_winkler_similarity(surname_key_l, surname_key_r) >= 0.92
-                        AND jaro_winkler_similarity(given_key_l, given_key_r) >= 0.92)
-                    OR (jaro_winkler_similarity(surname_key_l, given_key_r) >= 0.92
-                        AND jaro_winkler_similarity(given_key_l, surname_key_r) >= 0.92)"""
+
+
+def similar_parts_sql(sql: ComparisonSql) -> str:
+    jw = sql.jaro_winkler
+    return f"""({jw('surname_key_l', 'surname_key_r')} >= 0.92 AND {jw('given_key_l', 'given_key_r')} >= 0.92)
+               OR ({jw('surname_key_l', 'given_key_r')} >= 0.92 AND {jw('given_key_l', 'surname_key_r')} >= 0.92)"""
 
 # Below this many records a name's frequency says little, and counts its own duplicates.
 MIN_RECORDS_FOR_TF = 1000
 
 
-def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: bool = True):
+def _settings(blocking: list[tuple[str, ...]], capped: set[int], term_frequencies: bool = True,
+              sql: ComparisonSql | None = None):
+    """`blocking`: the columns of each blocking rule, `capped` the rules that leave out blocks over
+    MAX_BLOCK records (the records carry those rules' block sizes: with_block_sizes); `sql`: the
+    engine's dialect for the custom levels (resolution/engines.py), DuckDB's by default."""
+    from splink import block_on
+
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
-    from splink import SettingsCreator, block_on
+    from splink import SettingsCreator
 
+    sql = sql or DuckDBSql()
     name = cl.CustomComparison(
         output_column_name="name",
         comparison_description="姓名 name: exact, same pinyin, similar parts, similar pinyin, same surname, "
@@ -156,14 +171,14 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
         comparison_levels=[
             cll.NullLevel("name"),
             cll.ExactMatchLevel("name", term_frequency_adjustments=term_frequencies),
-            cll.CustomLevel("array_has_any(name_key_list_l, name_key_list_r)",
+            cll.CustomLevel(sql.lists_overlap("name_key_list_l", "name_key_list_r"),
                             "same pinyin key (homophone, traditional or romanised form)"),
             # Western and romanised names: a typo in the surname, the given name or both, in either order
-            cll.CustomLevel(SIMILAR_PARTS_SQL, SIMILAR_PARTS_LEVEL),
-            cll.CustomLevel("jaro_winkler_similarity(pinyin_key_l, pinyin_key_r) >= 0.88", "pinyin Jaro-Winkler >= 0.88"),
+            cll.CustomLevel(similar_parts_sql(sql), SIMILAR_PARTS_LEVEL),
+            cll.CustomLevel(f"{sql.jaro_winkler('pinyin_key_l', 'pinyin_key_r')} >= 0.88", "pinyin Jaro-Winkler >= 0.88"),
             cll.CustomLevel("surname_key_l = surname_key_r", "same surname"),
             # a changed (married) or mistyped surname; the model learns how common this is among non-matches
-            cll.CustomLevel("jaro_winkler_similarity(given_key_l, given_key_r) >= 0.92",
+            cll.CustomLevel(f"{sql.jaro_winkler('given_key_l', 'given_key_r')} >= 0.92",
                             "same given name, or one typo in it (Jaro-Winkler >= 0.92)"),
             cll.ElseLevel(),
         ],
@@ -178,12 +193,10 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
             # A dormitory shared by many students makes the exact level common among non-matches,
             # and u (from random pairs) says so.
             cll.ExactMatchLevel("address"),
-            cll.CustomLevel("jaro_winkler_similarity(address_l, address_r) >= 0.9", "address Jaro-Winkler >= 0.9"),
-            cll.CustomLevel("""len(list_intersect(string_split(address_l, ' '), string_split(address_r, ' '))) * 2
-                               >= greatest(len(string_split(address_l, ' ')), len(string_split(address_r, ' ')))""",
-                            "half the words of the address or more"),
+            cll.CustomLevel(f"{sql.jaro_winkler('address_l', 'address_r')} >= 0.9", "address Jaro-Winkler >= 0.9"),
+            cll.CustomLevel(sql.half_the_words("address_l", "address_r"), "half the words of the address or more"),
             cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
-            cll.CustomLevel("damerau_levenshtein(postcode_l, postcode_r) <= 1", "postcode one typo"),
+            cll.CustomLevel(f"{sql.damerau_levenshtein('postcode_l', 'postcode_r')} <= 1", "postcode one typo"),
             cll.ElseLevel(),
         ],
     )
@@ -193,33 +206,34 @@ def _settings(blocking: list[tuple[str, ...]] | None = None, term_frequencies: b
         comparison_levels=[
             cll.NullLevel("dob"),
             cll.CustomLevel("dob_l = dob_r AND NOT dob_month_only_l AND NOT dob_month_only_r", "same day"),
-            cll.CustomLevel("strftime(dob_l, '%Y-%m') = strftime(dob_r, '%Y-%m')", "same month"),
-            cll.CustomLevel("damerau_levenshtein(strftime(dob_l, '%Y%m%d'), strftime(dob_r, '%Y%m%d')) <= 1",
+            cll.CustomLevel(f"{sql.year_month('dob_l')} = {sql.year_month('dob_r')}", "same month"),
+            cll.CustomLevel(f"{sql.damerau_levenshtein(sql.date_digits('dob_l'), sql.date_digits('dob_r'))} <= 1",
                             DATE_TYPO_LEVEL),
             cll.CustomLevel("year(dob_l) = year(dob_r)", "same year"),
             cll.ElseLevel(),
         ],
     )
     comparisons = [name, dob, cl.ExactMatch("sex"), cl.ExactMatch("org"), address]
-    comparisons += [_identifier(c, cl, cll) if c in TYPO_IDENTIFIERS else cl.ExactMatch(c) for c in IDENTIFIERS]
+    comparisons += [_identifier(c, cl, cll, sql) if c in TYPO_IDENTIFIERS else cl.ExactMatch(c) for c in IDENTIFIERS]
     comparisons += [cl.ExactMatch(c) for c in EXACT_EVIDENCE]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
         comparisons=comparisons,
-        blocking_rules_to_generate_predictions=[block_on(*cols) for cols in blocking or BLOCKING_COLUMNS],
+        blocking_rules_to_generate_predictions=[capped_blocking_rule(i, cols) if i in capped else block_on(*cols)
+                                                for i, cols in enumerate(blocking)],
         retain_intermediate_calculation_columns=True,
     )
 
 
-def _identifier(column: str, cl, cll):
+def _identifier(column: str, cl, cll, sql: ComparisonSql):
     return cl.CustomComparison(
         output_column_name=column,
         comparison_description=f"{column}: exact, one typo, else",
         comparison_levels=[
             cll.NullLevel(column),
             cll.ExactMatchLevel(column),
-            cll.CustomLevel(f"damerau_levenshtein({column}_l, {column}_r) <= 1", TYPO_LEVEL),
+            cll.CustomLevel(f"{sql.damerau_levenshtein(f'{column}_l', f'{column}_r')} <= 1", TYPO_LEVEL),
             cll.ElseLevel(),
         ],
     )
@@ -228,13 +242,26 @@ def _identifier(column: str, cl, cll):
 @dataclass
 class PersonModel:
     linker: object
-    con: duckdb.DuckDBPyConnection
+    engine: DuckDBEngine  # or SparkEngine (resolution/engines.py): where Splink runs
     notes: list[str] = field(default_factory=list)  # what training had to go on, and what it skipped
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB database that holds the scored pairs, whichever engine scored them."""
+        return self.engine.con
 
     def score(self, floor: float) -> str:
         """Scores every blocked pair at or above `floor`; returns the table (in `self.con`) holding
         them with each comparison's level (gamma_x) and match weight (mw_x)."""
-        return self.linker.inference.predict(threshold_match_probability=floor).physical_name
+        return self.engine.to_duckdb(self.linker.inference.predict(threshold_match_probability=floor))
+
+    def score_pairs(self, left: pa.Table, right: pa.Table, name: str) -> str:
+        """Every left record against every right record, no blocking (Splink's `score_pairs`);
+        returns the table in `self.con`. `name`: unique per model (a name is registered once)."""
+        rules = len(self.linker._settings_obj._blocking_rules_to_generate_predictions)
+        sides = [self.engine.register(_with_unknown_block_sizes(t, rules), f"{name}_{side}")
+                 for t, side in ((left, "l"), (right, "r"))]
+        return self.engine.to_duckdb(self.linker.inference.score_pairs(*sides))
 
     def predict(self, threshold: float, batch_rows: int = 100_000, scored: str | None = None) -> Iterator[dict]:
         """Scored pairs at or above `threshold`, strongest first, with the match weight of every
@@ -252,18 +279,15 @@ class PersonModel:
             yield from batch.to_pylist()
 
     def name_weights(self):
-        """NameWeights for mentions: m of the exact name level, the weight of the pinyin-key level."""
-        import math
-
+        """NameWeights for mentions: m of the exact name level and of the pinyin-key level."""
         from resolution.entity_evidence import NameWeights
 
         for comparison in self.linker._settings_obj.comparisons:
             if comparison.output_column_name == "name":
                 levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
                 exact, key = levels[0], levels[1]
-                if all(isinstance(v, float) and v > 0 for v in (exact.m_probability, key.m_probability,
-                                                                 key.u_probability)):
-                    return NameWeights(exact.m_probability, math.log2(key.m_probability / key.u_probability))
+                if all(isinstance(v, float) and v > 0 for v in (exact.m_probability, key.m_probability)):
+                    return NameWeights(exact.m_probability, key.m_probability)
         return NameWeights()
 
     def disagreement_weights(self, columns: tuple[str, ...]) -> dict[str, float]:
@@ -283,10 +307,7 @@ class PersonModel:
         self.linker.misc.save_model_to_json(str(path), overwrite=True)
 
     def close(self) -> None:
-        spill = next(iter(self.con.execute("SELECT current_setting('temp_directory')").fetchall()[0]), None)
-        self.con.close()
-        if spill and Path(spill).name.startswith("campus-kg-splink-"):
-            shutil.rmtree(spill, ignore_errors=True)
+        self.engine.close()
 
 
 # Evidence columns reported to the user (column -> label), in the order they are listed.
@@ -324,60 +345,147 @@ def survey(con: duckdb.DuckDBPyConnection, table: str) -> Evidence:
 
 def blocked_pairs(con: duckdb.DuckDBPyConnection, table: str, cols: tuple[str, ...]) -> int:
     """How many pairs a blocking on `cols` (all non-null and equal) would compare."""
+    return sum(capped_pairs(con, table, cols))
+
+
+def capped_pairs(con: duckdb.DuckDBPyConnection, table: str, cols: tuple[str, ...]) -> tuple[int, int]:
+    """The pairs a blocking on `cols` compares in blocks of at most MAX_BLOCK records, and those it
+    leaves out in larger blocks."""
     where = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-    row = con.execute(f"""SELECT sum(n * (n - 1) / 2) FROM (
+    kept, left_out = con.execute(f"""SELECT sum(n * (n - 1) / 2) FILTER (WHERE n <= {MAX_BLOCK}),
+                                            sum(n * (n - 1) / 2) FILTER (WHERE n > {MAX_BLOCK}) FROM (
         SELECT count(*) AS n FROM {table} WHERE {where} GROUP BY {', '.join(cols)})""").fetchall()[0]
-    return int(row[0] or 0)
+    return int(kept or 0), int(left_out or 0)
+
+
+def block_size_column(rule: int) -> str:
+    return f"block_size_{rule}"
+
+
+def with_block_sizes(con: duckdb.DuckDBPyConnection, table: str, blocking: list[tuple[str, ...]],
+                     capped: set[int]) -> pa.Table:
+    """The records with, per capped blocking rule, the size of the block each record falls in."""
+    if not capped:
+        return con.sql(f"SELECT * FROM {table}").to_arrow_table()
+    sizes = ", ".join(f"count(*) OVER (PARTITION BY {', '.join(blocking[i])}) AS {block_size_column(i)}"
+                      for i in sorted(capped))
+    return con.sql(f"SELECT *, {sizes} FROM {table}").to_arrow_table()
+
+
+def _with_unknown_block_sizes(records: pa.Table, rules: int) -> pa.Table:
+    """Records scored without blocking still pass through Splink's blocking rules (to name the rule
+    that found each pair): their block sizes are unknown."""
+    for rule in range(rules):
+        if block_size_column(rule) not in records.column_names:
+            records = records.append_column(block_size_column(rule), pa.nulls(records.num_rows, pa.int64()))
+    return records
+
+
+def capped_blocking_rule(rule: int, cols: tuple[str, ...]):
+    """Splink's rule for blocking `rule` on `cols`, leaving out blocks over MAX_BLOCK records (the
+    records carry their block sizes: with_block_sizes); plain SQL, the same in every dialect."""
+    from splink.blocking_rule_library import And, CustomRule, block_on
+
+    return And(block_on(*cols), CustomRule(f"l.{block_size_column(rule)} <= {MAX_BLOCK}"))
+
+
+def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int
+                    ) -> tuple[list[tuple[str, ...]], set[int], list[str]]:
+    """The blocking rules for `table`'s records, which of them (by position) leave out their blocks
+    over MAX_BLOCK records, and notes on what was left out:
+
+    - the name-key blockings, always, capped when one pairs more than BROAD_PAIRS_PER_RECORD per
+      record (name + sex at 1.5 M records);
+    - each typo blocking while it pairs at most TYPO_PAIRS_PER_RECORD per record, capped if that
+      is what it takes;
+    - the broad blockings, uncapped, while together they stay within BROAD_PAIRS_PER_RECORD."""
+    counted: dict[tuple[str, ...], tuple[int, int]] = {}
+
+    def pairs(cols: tuple[str, ...]) -> tuple[int, int]:
+        if cols not in counted:
+            counted[cols] = capped_pairs(con, table, cols)
+        return counted[cols]
+
+    blocking: list[tuple[str, ...]] = []
+    capped: set[int] = set()
+    notes: list[str] = []
+
+    def use(cols: tuple[str, ...], cap: bool) -> None:
+        if cols not in blocking:
+            if cap:
+                capped.add(len(blocking))
+            blocking.append(cols)
+
+    limit = BROAD_PAIRS_PER_RECORD * records
+    for cols in BLOCKING_COLUMNS:
+        if pairs(cols)[0]:
+            use(cols, sum(pairs(cols)) > limit)
+    if not blocking:
+        use(NAME_ONLY_BLOCKING, sum(pairs(NAME_ONLY_BLOCKING)) > limit)
+        notes.append("no birth date, organisation or sex to block with: candidate pairs share a name key")
+    cap, too_broad = TYPO_PAIRS_PER_RECORD * records, []
+    for cols in TYPO_BLOCKING:
+        kept, left_out = pairs(cols)
+        if 0 < kept + left_out <= cap:
+            use(cols, False)
+        elif 0 < kept <= cap:
+            use(cols, True)
+        elif kept:
+            too_broad.append(f"{'+'.join(cols)} ({kept} pairs)")
+    if too_broad:
+        notes.append(f"typo blocking left out 未用的容错分块 (over {TYPO_PAIRS_PER_RECORD} pairs per record): "
+                     + ", ".join(too_broad))
+    budget, broad = limit, []
+    for cols in BROAD_BLOCKING:  # in order, while all of them together stay within the budget
+        total = sum(pairs(cols))
+        if 0 < total <= budget and cols not in blocking:
+            broad.append(cols)
+            use(cols, False)
+            budget -= total
+    if broad:
+        notes.append("broad blocking 宽松分块 (small enough to afford): " + ", ".join("+".join(c) for c in broad))
+    skipped = sum(pairs(blocking[i])[1] for i in capped)
+    if skipped:
+        notes.append(f"blocks over {MAX_BLOCK} records left out 超大分块未比较: {skipped} pairs in "
+                     + ", ".join("+".join(blocking[i]) for i in sorted(capped)))
+    return blocking, capped, notes
 
 
 def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, seed: int = 42,
-          memory_limit: str = "2GB") -> PersonModel:
+          memory_limit: str = "2GB", engine=None) -> PersonModel:
     """Trains on the Person records (PERSON_INPUT_SQL's columns). `labels`: steward judgements
-    (record, record, same?) used to estimate m where there are enough of them.
+    (record, record, same?) used to estimate m where there are enough of them. `engine`: where
+    Splink runs (resolution/engines.py), by default its own DuckDB database bounded by
+    `memory_limit`; the model owns it from here and closes it with itself (or on failure).
 
     Never fails for want of evidence: a training step without data is skipped with a note (in
     `PersonModel.notes`), and the prior is never 0."""
-    from splink import DuckDBAPI, Linker, block_on
+    engine = engine or DuckDBEngine(memory_limit)
+    try:
+        return _train(engine, records, labels, seed)
+    except BaseException:
+        engine.close()
+        raise
+
+
+def _train(engine, records: pa.Table, labels: list[tuple[str, str, bool]] | None, seed: int) -> PersonModel:
+    from splink import Linker, block_on
     from splink.internals.exceptions import SplinkException
 
-    # Splink's working tables live in their own database, bounded in memory and spilling to disk.
-    # Spill under the system's temp folder, not DuckDB's default `.tmp` in whatever folder the command
-    # was started from (gigabytes at 1.5 M records); the folder goes when the model is closed.
-    spill = tempfile.mkdtemp(prefix="campus-kg-splink-")
-    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False,
-                                 "temp_directory": spill})
+    con = engine.con  # the local DuckDB: blocked-pair counts before Splink runs, wherever it runs
     records = with_sound_keys(records)
     con.register("_survey", records)
     evidence = survey(con, "_survey")
     notes = [evidence.describe()]
-    blocking = [cols for cols in BLOCKING_COLUMNS if blocked_pairs(con, "_survey", cols)]
-    if not blocking:
-        blocking = [NAME_ONLY_BLOCKING]
-        notes.append("no birth date, organisation or sex to block with: candidate pairs share a name key")
-    cap, too_broad = TYPO_PAIRS_PER_RECORD * evidence.records, []
-    for cols in TYPO_BLOCKING:
-        pairs = blocked_pairs(con, "_survey", cols)
-        if pairs > cap:
-            too_broad.append(f"{'+'.join(cols)} ({pairs} pairs)")
-        elif pairs and cols not in blocking:
-            blocking.append(cols)
-    if too_broad:
-        notes.append(f"typo blocking left out 未用的容错分块 (over {TYPO_PAIRS_PER_RECORD} pairs per record): "
-                     + ", ".join(too_broad))
-    budget, broad = BROAD_PAIRS_PER_RECORD * evidence.records, []
-    for cols in BROAD_BLOCKING:  # in order, while all of them together stay within the budget
-        pairs = blocked_pairs(con, "_survey", cols)
-        if 0 < pairs <= budget and cols not in blocking:
-            broad.append(cols)
-            budget -= pairs
-    blocking += broad
-    if broad:
-        notes.append("broad blocking 宽松分块 (small enough to afford): " + ", ".join("+".join(c) for c in broad))
-    db_api = DuckDBAPI(connection=con)
-    df = db_api.register(records, dataset_display_name="person_records")
-    linker = Linker(df, _settings(blocking, evidence.records >= MIN_RECORDS_FOR_TF), log_level=logging.ERROR)
+    blocking, capped, notes_ = choose_blocking(con, "_survey", evidence.records)
+    notes += notes_
+    records = with_block_sizes(con, "_survey", blocking, capped)
+    df = engine.register(records, "person_records")
+    linker = Linker(df, _settings(blocking, capped, evidence.records >= MIN_RECORDS_FOR_TF, engine.sql),
+                    log_level=logging.ERROR)
     notes.append(_estimate_prior(linker, con, evidence, block_on))
-    linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=seed)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=seed,
+                                                     num_chunks=engine.u_sampling_chunks)
     for candidates in EM_PASSES:
         usable = next((cols for cols in candidates if blocked_pairs(con, "_survey", cols) >= MIN_EM_PAIRS), None)
         if usable is None:
@@ -399,8 +507,8 @@ def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, 
     if len(same) >= MIN_LABELS_FOR_M:  # Splink reads every label row as a confirmed match
         table = pa.table({"source_dataset_l": ["person_records"] * len(same), "unique_id_l": [a for a, _ in same],
                           "source_dataset_r": ["person_records"] * len(same), "unique_id_r": [b for _, b in same]})
-        linker.training.estimate_m_from_pairwise_labels(db_api.register(table, dataset_display_name="labels"))
-    return PersonModel(linker, con, notes)
+        linker.training.estimate_m_from_pairwise_labels(engine.register(table, "labels"))
+    return PersonModel(linker, engine, notes)
 
 
 # The prior: pairs that share a strong identifier (recall 0.8), else pairs with the same name and

@@ -90,7 +90,7 @@ def api(request, demo, tmp_path_factory):
     import shutil
 
     from graph_api.app import create_app
-    from graph_api.build import build_graph
+    from graph_api.graph_build.run import build_graph
     from ingest.lakehouse import Lakehouse
     from tests.http_server import serve
 

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campus_kg.workspace import Workspace
-from graph_api.analyst_graph import (AnalystKeyError, AnalystProjection, key_path, projection_key,
-                                     sources_keyed_on_sensitive)
-from graph_api.build import Frame, build_graph
+from graph_api.graph_build.analyst_graph import (AnalystKeyError, AnalystProjection, key_path, projection_key,
+                                                 sources_keyed_on_sensitive)
+from graph_api.graph_build.run import Frame, build_graph
 from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse, ods_table, quote
 from ontology.masking import KEEP, mask, mask_array

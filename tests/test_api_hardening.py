@@ -153,6 +153,26 @@ def test_new_tokens_expire_after_the_setting_or_the_option(tmp_path):
     assert expiry[ids[0]] is None  # never
 
 
+def test_a_token_found_by_its_id_works_exactly_while_verify_accepts_it(tmp_path):
+    """Web sessions name their token by ID (graph_api.ui.sessions): the same rule must end them."""
+    state = StateStore(f"sqlite:///{tmp_path / 'state.sqlite'}", "k" * 40, token_ttl_days=30)
+    tokens = {name: state.add_user(name, "self", person_id=f"P-{name}") for name in ("live", "revoked", "expired")}
+    state.revoke(tokens["revoked"][0])
+    with state.engine.begin() as conn:
+        conn.execute(text("UPDATE api_token SET expires_at = :past WHERE token_id = :id"),
+                     {"past": dt.datetime(2020, 1, 1), "id": tokens["expired"][0]})
+    live_id, live_token = tokens["live"]
+    assert state.principal_by_token_id(live_id) == state.verify(live_token)
+    assert state.principal_by_token_id(live_id).person_id == "P-live"
+    for name in ("revoked", "expired"):
+        token_id, token = tokens[name]
+        with pytest.raises(Exception, match="revoked" if name == "revoked" else "expired"):
+            state.verify(token)
+        assert state.principal_by_token_id(token_id) is None, name
+    assert state.principal_by_token_id("00000000") is None
+    assert state.principal_by_token_id(live_token) is None  # the secret is not an ID
+
+
 OLD_SCHEMA = """
 CREATE TABLE api_token (token_id VARCHAR(16) PRIMARY KEY, name VARCHAR(200) NOT NULL, role VARCHAR(20) NOT NULL,
     person_id VARCHAR(32), token_hash VARCHAR(64) NOT NULL UNIQUE, created_at DATETIME NOT NULL, revoked_at DATETIME);

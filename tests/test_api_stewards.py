@@ -59,7 +59,7 @@ def test_a_decision_changes_the_served_graph_and_survives_a_full_rerun(api):
                    json={"judgement": "same", "reason": "same person: one record from the library"}, headers=steward)
     assert r.status_code == 202, r.text
     status = _wait(api, r.json()["job"])
-    # Ladybug patches a copy of the served file; Neo4j loads the standby server whole (graph_api.targets).
+    # Ladybug patches a copy of the served file; Neo4j loads the standby server whole (graph_api.graph_build.targets).
     assert status["last_mode"] == ("patch" if api.backend == "ladybug" else "full")
     assert httpx.get(f"{api.url}/health").json()["graph_build"] == status["last_build"] != before
     merged = _master_of(api, item["record_a"])

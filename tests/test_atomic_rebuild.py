@@ -15,7 +15,7 @@ from rich.console import Console
 from campus_kg import pipeline
 from campus_kg.workspace import Workspace
 from graph_api.app import create_app
-from graph_api.build import build_graph
+from graph_api.graph_build.run import build_graph
 from graph_api.store import open_store
 from tests.backends import each_backend, require_neo4j
 from tests.http_server import serve

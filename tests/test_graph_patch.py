@@ -13,7 +13,7 @@ from campus_kg import pipeline
 from campus_kg.cli import app
 from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
-from graph_api.build import PatchRefused, build_graph
+from graph_api.graph_build.run import PatchRefused, build_graph
 from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse
 from tests.graph_dump import dump

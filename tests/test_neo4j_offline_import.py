@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from campus_kg.workspace import Workspace
-from graph_api.build import build_graph
+from graph_api.graph_build.run import build_graph
 from graph_api.store import open_store
 from tests.backends import require_neo4j
 

@@ -1,4 +1,4 @@
-"""Person records precomputed per build (graph_api.person_records): every stored record is byte for
+"""Person records precomputed per build (graph_api.graph_build.person_records): every stored record is byte for
 byte the live store read, on both backends; GET /persons/{id} is served from them without a graph
 read, under the same authorisation and access log; a patch rewrites the records it touches, and its
 artefact equals a full one; the artefact is published with the graph and pruned with it."""
@@ -17,8 +17,8 @@ from fastapi import HTTPException
 from campus_kg import pipeline
 from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
-from graph_api.build import BuildResult, build_graph, edge_frames
-from graph_api.person_records import PersonRecords, write_person_records
+from graph_api.graph_build.person_records import PersonRecords, write_person_records
+from graph_api.graph_build.run import BuildResult, build_graph, edge_frames
 from graph_api.person_view import find_person, find_stored, fields_returned, person_record
 from ingest.lakehouse import Lakehouse
 from tests.samples import persons_without_id_number

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from campus_kg.workspace import Workspace
-from graph_api.build import build_graph
+from graph_api.graph_build.run import build_graph
 from graph_api.store import open_store
 from queries import load_query, names, needs_entity
 from tests.backends import require_neo4j

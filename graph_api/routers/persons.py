@@ -28,7 +28,7 @@ router = APIRouter(tags=["persons 个人数据中心"])
 
 def read_person(graph: ServedGraph, state: StateStore, principal: Principal, requested: str, endpoint: str,
                 client: str | None) -> Response:
-    """The record as JSON, from the served build's precomputed person records (graph_api.person_records:
+    """The record as JSON, from the served build's precomputed person records (graph_api.graph_build.person_records:
     one indexed lookup, masked or not by the caller's role); from the graph for a build without them.
     Who may read it is decided the same way on both paths, and every read is logged before it leaves."""
     try:

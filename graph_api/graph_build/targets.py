@@ -31,7 +31,7 @@ class BuildTarget(ABC):
     def copy_of(self, pointer: dict, build_id: str) -> tuple[GraphStore, str | None]:
         """A writable store holding the served build, for a patch."""
 
-    # The analyst projection (graph_api.analyst_graph): a second graph per build, where the backend
+    # The analyst projection (graph_api.graph_build.analyst_graph): a second graph per build, where the backend
     # can hold one beside the full graph. None: this backend writes no analyst graph.
     def fresh_analyst(self, build_id: str) -> tuple[GraphStore, str] | None:
         """An empty store for the analyst projection of a full build."""

@@ -175,7 +175,7 @@ def delete_scope(store: GraphStore, lake: Lakehouse,
     the same frames a full build uses (scoped), and `refresh_last_seen` finishes the patch.
 
     `node_keys(label, keys)`: the keys as this store has them, when they are not the lakehouse's
-    (the analyst graph's HMAC'd statement and record IDs, see graph_api.analyst_graph)."""
+    (the analyst graph's HMAC'd statement and record IDs, see graph_api.graph_build.analyst_graph)."""
     con = lake.con
     deletions = [(label, "SELECT id FROM _scope_masters WHERE entity_type = ?", [label]) for (label,) in
                  con.execute("SELECT DISTINCT entity_type FROM _scope_masters ORDER BY 1").fetchall()]

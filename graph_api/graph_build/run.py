@@ -4,10 +4,10 @@ Ladybug: every build writes a new database file (a fresh one, or a copy of the s
 patch changes) and, only when it is complete, switches the workspace's CURRENT pointer atomically;
 the server keeps answering from the previous file until then. Neo4j: a build loads the standby
 server (or database) in full while the other one serves, then switches the pointer to it (see
-graph_api.targets).
+graph_api.graph_build.targets).
 
 Beside the full graph, every build writes its analyst projection (`<build>.analyst.lbdb`, an embedded
-Ladybug file, see graph_api.analyst_graph) from the same frames: each frame is computed once and
+Ladybug file, see graph_api.graph_build.analyst_graph) from the same frames: each frame is computed once and
 loaded into both.
 """
 
@@ -28,12 +28,13 @@ import pyarrow.compute as pc
 
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.analyst_graph import AnalystProjection
-from graph_api.patch import RECORD_LINKS_SQL, PatchPlan, delete_scope, plan_patch, refresh_last_seen, write_snapshot
-from graph_api.person_records import (prune_person_records, records_path, scope_patched_persons, write_person_records,
-                                     write_person_records_apart)
+from graph_api.graph_build.analyst_graph import AnalystProjection
+from graph_api.graph_build.patch import (RECORD_LINKS_SQL, PatchPlan, delete_scope, plan_patch, refresh_last_seen,
+                                         write_snapshot)
+from graph_api.graph_build.person_records import (prune_person_records, records_path, scope_patched_persons,
+                                                  write_person_records, write_person_records_apart)
+from graph_api.graph_build.targets import build_target
 from graph_api.store import GraphStore
-from graph_api.targets import build_target
 from ingest.lakehouse import DUCK_TYPES, LINEAGE_RUNS_SQL, Lakehouse
 from ingest.standardise import standardise_org_name
 from ontology.model import load_ontology
@@ -220,7 +221,7 @@ def edge_frames(lake: Lakehouse, result: BuildResult) -> list[tuple[str, str, st
 
 
 def _only(column: str, scope_table: str, scoped: bool) -> str:
-    """A patch loads only what it touches: the IDs in the named scope table (see graph_api.patch)."""
+    """A patch loads only what it touches: the IDs in the named scope table (see graph_api.graph_build.patch)."""
     return f" AND {column} IN (SELECT id FROM {scope_table})" if scoped else ""
 
 
@@ -347,7 +348,8 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
     result = BuildResult(build_id, backend)
     target = build_target(settings, workspace, backend)
     previous = workspace.read_current_graph() or {}
-    with Lakehouse(workspace.lakehouse, read_only=True) as lake, ExitStack() as opened:
+    with Lakehouse(workspace.lakehouse, read_only=True, memory_limit=settings.duckdb_build_memory_limit) as lake, \
+            ExitStack() as opened:
         run_id = lake.latest_run()
         projection = (opened.enter_context(AnalystProjection.for_build(workspace, lake))
                       if target.writes_analyst else None)
@@ -374,7 +376,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             result.person_records_path = previous.get("person_records_path")
             result.nodes, result.rels = previous.get("nodes", {}), previous.get("rels", {})
             return result
-        # The person records the API serves (graph_api.person_records), from the same lakehouse and frames.
+        # The person records the API serves (graph_api.graph_build.person_records), from the same lakehouse and frames.
         # A full build writes them while the graph loads (assembling records is Python, a load native code),
         # on a DuckDB connection of their own; a patch, afterwards, into a copy of the served artefact,
         # for the persons its scope tables touch.
@@ -383,7 +385,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
         if not plan.patch:
             records_writer = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="person-records"))
             records = records_writer.submit(write_person_records_apart, lake.path, edges,
-                                            Path(result.person_records_path))
+                                            Path(result.person_records_path), settings.duckdb_build_memory_limit)
         if plan.patch:
             store, result.path = target.copy_of(previous, build_id)
             analyst = _analyst_graph(opened, target.analyst_copy_of(previous, build_id), projection)

@@ -7,7 +7,7 @@ values sees it and as a reader of masked values does (ontology/masking.py: the t
 assembly (bench/RESULTS.md, issue 14).
 
 The parts of a record are computed set-wise from the same lakehouse tables and relationship frames
-the graph is loaded from (graph_api.build), and put together by the very function a live read uses
+the graph is loaded from (graph_api.graph_build.run), and put together by the very function a live read uses
 (`person_view.assemble_person_record`): tests/test_person_records.py checks every person's stored
 record byte for byte against the live store read, on both backends.
 
@@ -37,7 +37,7 @@ import pyarrow as pa
 from pydantic_core import to_json
 
 from campus_kg.workspace import Workspace
-from graph_api.patch import RECORD_LINKS_SQL, SNAPSHOT_SQL, _diff
+from graph_api.graph_build.patch import RECORD_LINKS_SQL, SNAPSHOT_SQL, _diff
 from graph_api.store import PersonRead
 from ingest.lakehouse import Lakehouse
 from ontology.masking import SEES_SENSITIVE
@@ -74,7 +74,7 @@ def write_person_records(duck: duckdb.DuckDBPyConnection, edges: list[tuple[str,
     relationship frames, and returns how many person records it (re)wrote.
 
     Full (`scoped` False, or no previous artefact): every master person. Patch: a copy of the
-    `previous` artefact in which the persons the patch's scope tables (graph_api.patch) touch, and
+    `previous` artefact in which the persons the patch's scope tables (graph_api.graph_build.patch) touch, and
     the former IDs, are written again."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in (path, Path(f"{path}-journal")):
@@ -109,11 +109,12 @@ def write_person_records(duck: duckdb.DuckDBPyConnection, edges: list[tuple[str,
     return written
 
 
-def write_person_records_apart(lakehouse: Path, edges: list[tuple[str, str, str, pa.Table]], path: Path) -> int:
+def write_person_records_apart(lakehouse: Path, edges: list[tuple[str, str, str, pa.Table]], path: Path,
+                               memory_limit: str) -> int:
     """write_person_records (full) on a read-only connection of its own to the lakehouse, so that it can
     run on another thread while the build loads the graph (Lakehouse gives each connection the views
     an older workspace's layout needs)."""
-    with Lakehouse(lakehouse, read_only=True) as lake:
+    with Lakehouse(lakehouse, read_only=True, memory_limit=memory_limit) as lake:
         return write_person_records(lake.con, edges, path)
 
 
@@ -176,8 +177,8 @@ class _RecordParts:
     """The PersonRead of every person (or of `_scope_persons`), batch by batch, from the lakehouse."""
 
     def __init__(self, duck: duckdb.DuckDBPyConnection, edges, only: str | None):
-        # (graph_api.build writes this artefact: imported here, not at the top)
-        from graph_api.build import STATEMENT_NODES_SQL, master_nodes_sql
+        # (graph_api.graph_build.run writes this artefact: imported here, not at the top)
+        from graph_api.graph_build.run import STATEMENT_NODES_SQL, master_nodes_sql
         from graph_api.person_view import assemble_person_record, fields_returned
 
         self._assemble, self._fields = assemble_person_record, fields_returned
@@ -277,7 +278,7 @@ def _tail(body: bytes, master_id: str) -> bytes:
 
 
 def _former_ids(duck: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Former master IDs as the graph holds them (build.graph_frames: FormerId, MERGED_INTO)."""
+    """Former master IDs as the graph holds them (run.graph_frames: FormerId, MERGED_INTO)."""
     return [(i, status, None if at is None else str(at), into) for i, status, at, into in duck.execute("""
         SELECT r.master_id, r.status, u.started_at,
                CASE WHEN r.status = 'merged' AND r.merged_into IN (SELECT master_id FROM res_link)

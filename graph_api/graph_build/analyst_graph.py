@@ -40,7 +40,7 @@ from ontology.model import load_ontology
 
 if TYPE_CHECKING:
     from campus_kg.workspace import Workspace
-    from graph_api.build import Frame
+    from graph_api.graph_build.run import Frame
     from ingest.lakehouse import Lakehouse
 
 KEY_FILE = Path("secrets") / "analyst_projection.key"

@@ -1,0 +1,176 @@
+"""The evidence a name-only mention is weighed with (resolution/mentions.py), on a small university
+run through the real command line:
+
+- a romanised author is weighed by how many of our people carry the name's pinyin key: `Mingqian
+  Wu` meets one person and links, `Wei Zhang` meets three 张伟 and stays a steward's question;
+- whether a candidate is staff counts as much as the university's own author lists say: where
+  the authors linked by a unique name are staff, an author 王芳 of a college with one staff 王芳
+  and two student 王芳 is the staff member's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from campus_kg.cli import app
+from ingest.lakehouse import Lakehouse
+from campus_kg.workspace import Workspace
+from tests.samples import write_csv
+
+COLLEGES = ["计算机学院", "数学学院", "物理学院", "化学学院", "外国语学院", "土木学院"]
+# Staff with unique names, each the first author of one paper in an author table: what the first
+# pass links, and so what says how often an author is staff.
+CROWD = [(f"{200001 + i}", s + g, COLLEGES[i % len(COLLEGES)])
+         for i, (s, g) in enumerate((s, g) for s in "郭何高林罗郑梁谢" for g in ("晓东", "雪梅", "建国", "海燕"))]
+STAFF = CROWD + [("100001", "王芳", "物理学院"), ("100002", "吴铭倩", "计算机学院"),
+                 ("100003", "张伟", "计算机学院"), ("100004", "张伟", "数学学院")]
+# Students: most people of a university are; none of them writes in the author table
+STUDENTS = [(f"S{300001 + i}", s + g, COLLEGES[i % len(COLLEGES)])
+            for i, (s, g) in enumerate((s, g) for s in "唐许韩冯邓曹彭曾萧田" for g in ("子涵", "一鸣", "思远", "若兰", "文博"))]
+STUDENTS += [("S400001", "王芳", "物理学院"), ("S400002", "王芳", "物理学院"), ("S400003", "张伟", "化学学院")]
+
+MAPPING = """
+version: 1
+university: 云岭理工大学
+sources:
+  - name: hr
+    path: hr.csv
+    encoding: utf-8
+    system: HR
+    system_name: 人事管理系统
+    department: 人事处
+    table: 教职工
+    entity_type: Person
+    record_key: [工号]
+    fields:
+      工号: {property: staff_no}
+      姓名: {property: name}
+      出生日期: {property: birth_date}
+      所在单位: {property: org_name}
+  - name: students
+    path: students.csv
+    encoding: utf-8
+    system: JW
+    system_name: 教务管理系统
+    department: 教务处
+    table: 学生
+    entity_type: Person
+    record_key: [学号]
+    fields:
+      学号: {property: student_no}
+      姓名: {property: name}
+      出生日期: {property: birth_date}
+      学院: {property: org_name}
+  - name: authors
+    path: authors.csv
+    encoding: utf-8
+    system: KY
+    system_name: 科研管理系统
+    department: 科技处
+    table: 成果作者
+    record_key: [成果编号, 作者序号]
+    mentions:
+      parent: {source: outputs, key: [成果编号]}
+      relationship: AUTHOR_OF
+      name: 作者姓名
+      position: 作者序号
+      properties: {rank: 作者序号}
+      context: {org_name: 作者单位}
+  - name: outputs
+    path: outputs.csv
+    encoding: utf-8
+    system: KY
+    system_name: 科研管理系统
+    department: 科技处
+    table: 科研成果
+    entity_type: Publication
+    record_key: [成果编号]
+    fields:
+      成果名称: {property: title}
+  - name: foreign
+    path: foreign.csv
+    encoding: utf-8
+    system: KY
+    system_name: 科研管理系统
+    department: 科技处
+    table: 外文成果
+    entity_type: Publication
+    record_key: [成果编号]
+    fields:
+      Title: {property: title}
+    relationships:
+      - {type: AUTHOR_OF, column: Authors, target: Person, match_on: author_name, direction: in, split: authors,
+         properties: {rank: '@position'}}
+"""
+
+
+def _born(i: int) -> str:
+    return f"{1960 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+
+
+@pytest.fixture(scope="module")
+def university(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("mention-evidence")
+    exports = root / "exports"
+    exports.mkdir()
+    # every person born on a day of their own: namesakes are different people
+    write_csv(exports, "hr", ["工号", "姓名", "出生日期", "所在单位"],
+              [[no, name, _born(i), unit] for i, (no, name, unit) in enumerate(STAFF)])
+    write_csv(exports, "students", ["学号", "姓名", "出生日期", "学院"],
+              [[no, name, _born(len(STAFF) + i), unit] for i, (no, name, unit) in enumerate(STUDENTS)])
+    outputs = [[f"CG{i}", f"论文{i}"] for i in range(len(CROWD))] + [["CGW", "晶格缺陷"], ["CGR", "图的着色"]]
+    write_csv(exports, "outputs", ["成果编号", "成果名称"], outputs)
+    authors = [[f"CG{i}", "1", name, unit] for i, (_, name, unit) in enumerate(CROWD)]
+    authors += [["CGW", "1", "王芳", "物理学院"], ["CGR", "1", "郭晓东", "计算机学院"], ["CGR", "2", "吴铭倩", ""]]
+    write_csv(exports, "authors", ["成果编号", "作者序号", "作者姓名", "作者单位"], authors)
+    write_csv(exports, "foreign", ["成果编号", "Title", "Authors"],
+              [["WW1", "Graph colouring", "Mingqian Wu, Wei Zhang"]])
+    (exports / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
+    ws = root / "ws"
+    ran = CliRunner().invoke(app, ["run", "--mapping", str(exports / "mapping.yaml"), "--workspace", str(ws)])
+    assert ran.exit_code == 0, ran.output
+    return ws
+
+
+def _mentions(ws: Path) -> dict[tuple[str, int], tuple[str | None, str, str | None]]:
+    """(record, position) -> (the linked person's first record, rule)."""
+    return {(record, position): (member, rule) for record, position, rule, member, _ in _rows(ws)}
+
+
+def _scores(ws: Path) -> dict[tuple[str, int], float]:
+    """(record, position) -> the posterior of the linked (or best) candidate."""
+    return {(record, position): score for record, position, _, _, score in _rows(ws)}
+
+
+def _rows(ws: Path) -> list[tuple]:
+    with Lakehouse(Workspace.at(ws).lakehouse, read_only=True) as lake:
+        return lake.con.execute("""
+            SELECT m.record_id, m.position, m.rule,
+                   (SELECT min(l.member_id) FROM res_link l WHERE l.master_id = m.master_id), m.score
+            FROM res_mention m""").fetchall()
+
+
+def test_a_romanised_author_is_weighed_by_how_many_of_ours_carry_the_key(university):
+    mentions = _mentions(university)
+    assert mentions[("foreign:WW1", 1)] == ("hr:100002", "mention:name")  # Mingqian Wu: one 吴铭倩
+    member, rule = mentions[("foreign:WW1", 2)]  # Wei Zhang: three 张伟, no unit to tell them apart
+    assert member is None and rule == "ambiguous"
+    # romanising is how a foreign list writes every name, not an error: it weighs as the characters do
+    assert mentions[("outputs:CGR", 2)] == ("hr:100002", "mention:name")
+    assert _scores(university)[("foreign:WW1", 1)] == pytest.approx(_scores(university)[("outputs:CGR", 2)], abs=1e-9)
+
+
+def test_the_share_of_staff_among_linked_authors_settles_namesakes(university):
+    mentions = _mentions(university)
+    linked = [m for (record, _), m in mentions.items() if record.startswith("outputs:CG")
+              and record not in ("outputs:CGW", "outputs:CGR")]
+    assert all(member and member.startswith("hr:") for member, _ in linked) and len(linked) == len(CROWD)
+    assert mentions[("outputs:CGW", 1)] == ("hr:100001", "mention:name")  # the staff 王芳, not a student
+
+
+def test_the_staff_evidence_is_reported(university):
+    with Lakehouse(Workspace.at(university).lakehouse, read_only=True) as lake:
+        notes = lake.con.execute("SELECT message FROM res_run ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+    assert "staff 在职 (AUTHOR_OF)" in notes
