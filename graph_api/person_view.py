@@ -14,7 +14,7 @@ from graph_api.graph_build.person_records import StoredPerson
 from graph_api.models import (AttributeValue, Candidate, Category, Membership, PersonRecord, Related,
                               SourceRecordRef)
 from graph_api.lineage import source_systems
-from graph_api.served_graph import ServedGraph
+from graph_api.served_graph import NoPersonRecords, ServedGraph
 from graph_api.store import PersonRead
 from ontology.masking import FULLY_MASKED, SEES_SENSITIVE, mask, may_see
 from ontology.model import load_ontology
@@ -104,9 +104,18 @@ def find_stored(graph: ServedGraph, requested: str) -> StoredPerson:
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no person {requested}")
 
 
+def find_master(graph: ServedGraph, requested: str):
+    """find_stored where the build has precomputed person records (one indexed lookup, no graph
+    read: the pages and endpoints that need only who a person is), else find_person."""
+    try:
+        return find_stored(graph, requested)
+    except NoPersonRecords:
+        return find_person(graph, requested)
+
+
 def resolve_person_id(graph: ServedGraph, requested: str) -> tuple[str, str]:
-    master_id, state, _ = resolve_person(graph, requested)
-    return master_id, state
+    found = find_master(graph, requested)
+    return found.master_id, found.status
 
 
 # The one answer a `self` caller gets for any ID but their own, whether it exists or not: a 404 for
@@ -118,6 +127,12 @@ def ensure_self(graph: ServedGraph, principal, requested: str) -> tuple[str, str
     """The person asked for (resolved); a `self` caller only reaches their own (by a current or
     former ID), and any other ID, existing or not, is the same 403."""
     return tuple(find_permitted(graph, principal, requested)[:3])  # type: ignore[return-value]
+
+
+def ensure_self_id(graph: ServedGraph, principal, requested: str) -> str:
+    """ensure_self's master ID, without reading the person from the graph where the build has
+    precomputed records."""
+    return find_permitted(graph, principal, requested, find=find_master).master_id
 
 
 def find_permitted(graph: ServedGraph, principal, requested: str, find=find_person):
@@ -142,7 +157,7 @@ def find_permitted(graph: ServedGraph, principal, requested: str, find=find_pers
 def owns(graph: ServedGraph, principal, requested: str) -> bool:
     """Whether `requested` names the `self` caller's own person (an unknown ID does not)."""
     try:
-        ensure_self(graph, principal, requested)
+        ensure_self_id(graph, principal, requested)
     except HTTPException as refused:
         if refused.status_code == status.HTTP_403_FORBIDDEN:
             return False

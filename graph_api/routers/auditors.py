@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from graph_api.deps import AccessLogReader, AuditTrailReader, ClientDep, GraphDep, HistoryReader, LineageReader, StateDep
 from graph_api.lineage import attribute_lineage, entity_history, entity_label
 from graph_api.models import AccessEntry, AuditEntry, EntityHistory, Lineage, UtcDateTime
-from graph_api.person_view import NOT_YOURS, ensure_self, owns
+from graph_api.person_view import NOT_YOURS, ensure_self_id, owns
 from graph_api.routers.persons import correction_model
 from ontology.masking import mask, may_see
 from ontology.model import OntologyError, load_ontology
@@ -42,7 +42,7 @@ def lineage(entity_id: str, attribute: str, principal: LineageReader, graph: Gra
     except OntologyError:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no property {attribute!r} in the ontology") from None
     if principal.role == "self":  # before looking the ID up: a person cannot learn which IDs exist
-        ensure_self(graph, principal, entity_id)
+        ensure_self_id(graph, principal, entity_id)
     entity_id, label = _current_entity(graph, entity_id)
     if label is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no entity {entity_id}")
@@ -91,7 +91,7 @@ def access_log(principal: AccessLogReader, graph: GraphDep, state: StateDep,
     """Append-only and never pruned by campus-kg (PIPL asks for at least 6 months). A `self` caller
     sees who read their own record."""
     if principal.role == "self":
-        own = ensure_self(graph, principal, principal.person_id or "")[0]
+        own = ensure_self_id(graph, principal, principal.person_id or "")
         if person is not None and not owns(graph, principal, person):
             raise HTTPException(status.HTTP_403_FORBIDDEN, NOT_YOURS)
         person = own

@@ -11,7 +11,7 @@ from graph_api.deps import (ClientDep, GraphDep, PortraitReader, QualityReader, 
                             WorkspaceDep)
 from graph_api.models import Portrait, ResearchPortrait, Section
 from graph_api.lineage import source_systems
-from graph_api.person_view import ensure_self
+from graph_api.person_view import ensure_self, ensure_self_id
 from ontology.masking import may_see
 from ontology.model import load_ontology
 from queries import load_query
@@ -36,7 +36,7 @@ def _sources(graph, person_id: str, systems: set[str]) -> list[dict]:
             summary="教师画像 / Teacher portrait: teaching load, output by year, projects, advisees")
 def teacher(person_id: str, principal: PortraitReader, graph: GraphDep, state: StateDep,
             client: ClientDep) -> Portrait:
-    person_id = ensure_self(graph, principal, person_id)[0]
+    person_id = ensure_self_id(graph, principal, person_id)
     outputs = graph.query(load_query("person_outputs"), {"id": person_id})
     by_year = Counter(o["year"] for o in outputs)
     first = Counter(o["year"] for o in outputs if o["rank"] == 1)
