@@ -125,11 +125,12 @@ def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | No
         row["outside"] = outsiders.log_mass(row["unit"] in ours)
         row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
     # how often each relationship names staff, measured on what the first pass linked, replaces the prior
+    prior = StaffEvidence(prior_bits=STAFF_PRIOR_BITS)
     for rel_type, staff in _staff_evidence(rows, profiles).items():
-        if staff.measured:
-            result.notes.append(staff.describe(rel_type))
+        if not staff.measured:
+            continue  # the prior stays
+        result.notes.append(staff.describe(rel_type))
         for row in (r for r in rows if r["rel_type"] == rel_type):
-            prior = StaffEvidence(prior_bits=STAFF_PRIOR_BITS)
             row["scored"] = {m: s - prior.weight(profiles[m]["staff"]) + staff.weight(profiles[m]["staff"])
                              for m, s in row["scored"].items()}
             row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
