@@ -75,6 +75,8 @@ def candidate_pairs(con, model_path: Path) -> int:
     con.unregister("_bench_input")
     pairs = " UNION ".join(f"SELECT l.unique_id AS a, r.unique_id AS b FROM _bench_people l JOIN _bench_people r "
                            f"ON ({rule}) AND l.unique_id < r.unique_id" for rule in rules)
+    # distinct pairs across rules: millions at 68 k persons, beyond the lakehouse's ingest memory limit
+    con.execute("SET memory_limit = '4GB'")
     n = con.execute(f"SELECT count(*) FROM ({pairs})").fetchall()[0][0]
     con.execute("DROP TABLE _bench_people")
     return n
