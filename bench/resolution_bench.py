@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, measured, table, write_section  # noqa: E402
+from bench.results import ingested_workspace, measured, table, write_section  # noqa: E402
 
 
 GOAL_SECONDS, GOAL_RSS_MB = 134, 3_100
@@ -101,17 +101,9 @@ def main() -> None:
         args.out.write_text(json.dumps(child(args.child, args.lakehouse, args.truth)))
         return
 
-    from campus_kg.workspace import Workspace
-
     root = args.data_dir / f"resolution-{args.persons}"
-    ws = Workspace.at(root / "ws")
+    ws = ingested_workspace(root, args.persons)
     truth = root / "sources" / "truth.csv"
-    if not ws.lakehouse.exists():
-        print(f"generating and ingesting {args.persons} persons …", flush=True)
-        in_child("from rich.console import Console; from campus_kg import pipeline; "
-                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
-                 f"g = generate({str(root / 'sources')!r}, persons={args.persons}, seed=42); "
-                 f"pipeline.run_ingest(g.mapping_path, Workspace.at({str(ws.root)!r}), Console(quiet=True))")
     results = []
     for label, kind in (("baseline: identifiers only", "baseline"), ("campus-kg resolve", "campus-kg")):
         print(f"running {label} …", flush=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import in_child, table, write_section  # noqa: E402
+from bench.results import ingested_workspace, table, write_section  # noqa: E402
 
 DEFAULT_SIZES = (68_000, 340_000)
 ENGINES = ("duckdb", "spark")
@@ -140,18 +140,9 @@ def agreement(a: Path, b: Path) -> tuple[float, int]:
 
 
 def prepared_lakehouse(root: Path, persons: int) -> Path:
-    """The generated university of `persons` (seed 42), ingested once and shared with
-    bench/resolution_bench.py (the same folder and seed)."""
-    from campus_kg.workspace import Workspace
-
-    ws = Workspace.at(root / "ws")
-    if not ws.lakehouse.exists():
-        print(f"generating and ingesting {persons} persons …", flush=True)
-        in_child("from rich.console import Console; from campus_kg import pipeline; "
-                 "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
-                 f"g = generate({str(root / 'sources')!r}, persons={persons}, seed=42); "
-                 f"pipeline.run_ingest(g.mapping_path, Workspace.at({str(ws.root)!r}), Console(quiet=True))")
-    return ws.lakehouse
+    """The generated university of `persons`, ingested once and shared with bench/resolution_bench.py
+    (the same folder and seed)."""
+    return ingested_workspace(root, persons).lakehouse
 
 
 def main() -> None:

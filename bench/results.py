@@ -68,19 +68,29 @@ def measured(script: str, args: list[str], out: Path) -> dict:
     return {**json.loads(out.read_text()), "peak_rss_mb": usage.ru_maxrss / 1024}  # Linux: kilobytes
 
 
-def prepared_workspace(root: Path, persons: int):
-    """`root/ws` with a generated university of `persons` ingested and resolved (made once, in a child
-    process, and reused by every benchmark that asks for the same size)."""
+def ingested_workspace(root: Path, persons: int):
+    """`root/ws` with a generated university of `persons` (seed 42) ingested, made once in a child
+    process and reused by every benchmark that asks for the same folder."""
     from campus_kg.workspace import Workspace
 
     ws = Workspace.at(root / "ws")
-    if not (ws.root / "model" / "person.json").exists():
-        print(f"generating, ingesting and resolving {persons} persons …", flush=True)
+    if not ws.lakehouse.exists():
+        print(f"generating and ingesting {persons} persons …", flush=True)
         in_child("from rich.console import Console; from campus_kg import pipeline; "
                  "from campus_kg.workspace import Workspace; from ingest.synthetic import generate; "
                  f"g = generate({str(root / 'sources')!r}, persons={persons}, seed=42); "
-                 f"ws = Workspace.at({str(ws.root)!r}); q = Console(quiet=True); "
-                 "pipeline.run_ingest(g.mapping_path, ws, q); pipeline.run_resolve(ws, q)")
+                 f"pipeline.run_ingest(g.mapping_path, Workspace.at({str(ws.root)!r}), Console(quiet=True))")
+    return ws
+
+
+def prepared_workspace(root: Path, persons: int):
+    """ingested_workspace, resolved as well (once)."""
+    ws = ingested_workspace(root, persons)
+    if not (ws.root / "model" / "person.json").exists():
+        print(f"resolving {persons} persons …", flush=True)
+        in_child("from rich.console import Console; from campus_kg import pipeline; "
+                 "from campus_kg.workspace import Workspace; "
+                 f"pipeline.run_resolve(Workspace.at({str(ws.root)!r}), Console(quiet=True))")
     return ws
 
 
