@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Re-install when the dependency list changes; the stamp names what was installed.
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: demo test test-all bench install install-spark clean neo4j-up neo4j-down
+.PHONY: demo test test-all test-tools bench install install-spark clean neo4j-up neo4j-down
 
 # The Neo4j backend runs in every test run: a real Neo4j 5 on loopback (tools/neo4j-server).
 NEO4J_STATE := .neo4j
@@ -29,15 +29,21 @@ install-spark: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/campus-kg demo
 
+# What the tests drive besides Python: a real browser for the pages (with CJK fonts) and a compose
+# CLI that checks docker-compose.yml (`docker compose` where Docker is installed, else Debian's).
+test-tools:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk)
+	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
+	  (apt-get update -qq && apt-get install -y -qq docker-compose)
+
 # Tests run beside a fresh Neo4j, which is stopped whatever the outcome; CAMPUS_KG_REQUIRE_NEO4J
 # turns a missing server into failures instead of skips.
-test: $(STAMP)
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-cjk)
+test: $(STAMP) test-tools
 	$(NEO4J) up $(NEO4J_STATE)
 	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -m "not slow" -q; \
 	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
 
-test-all: $(STAMP)
+test-all: $(STAMP) test-tools
 	$(NEO4J) up $(NEO4J_STATE)
 	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -q; \
 	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status

@@ -52,7 +52,8 @@ def child(engine: str, lakehouse: Path, spark_master: str, count_pairs: bool) ->
         candidates = candidate_pairs(lake.con, model_path) if count_pairs else None
     return {"seconds": seconds, "records": result.records.get("Person", 0), "pairs_kept": kept,
             "candidate_pairs": candidates, "probabilistic_links": result.probabilistic_links,
-            "review_items": result.review_items}
+            "review_items": result.review_items, "stage_seconds": result.stages.seconds,
+            "stage_peak_rss_mb": result.stages.peak_rss_mb}
 
 
 def candidate_pairs(con, model_path: Path) -> int:
@@ -108,10 +109,12 @@ def measured(args: list[str], out: Path) -> dict:
     """Runs this script's child in its own process; peak RSS of its process tree sampled every 0.2 s."""
     proc = subprocess.Popen([sys.executable, __file__, *args, "--out", str(out)])
     peak = [0.0]
+    loads: list[float] = []
 
     def sample():
         while proc.poll() is None:
             peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+            loads.append(os.getloadavg()[0])
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -120,7 +123,9 @@ def measured(args: list[str], out: Path) -> dict:
     sampler.join()
     if status != 0:
         raise SystemExit(f"{' '.join(args)} failed with status {status}")
-    return {**json.loads(out.read_text()), "peak_rss_mb": peak[0]}
+    # the machine's 1-minute load average over the run: about 2 is the run itself on 2 cores; more
+    # means something else shared the machine and the time is inflated
+    return {**json.loads(out.read_text()), "peak_rss_mb": peak[0], "load": sum(loads) / max(len(loads), 1)}
 
 
 def agreement(a: Path, b: Path) -> tuple[float, int]:
@@ -137,6 +142,52 @@ def agreement(a: Path, b: Path) -> tuple[float, int]:
         SELECT (SELECT count(*) FROM (SELECT * FROM p INTERSECT SELECT * FROM q)),
                (SELECT count(*) FROM (SELECT * FROM p UNION SELECT * FROM q))""").fetchall()[0]
     return (both / either if either else 1.0), either - both
+
+
+# The stages that run on the engine (Splink's training and scoring), and those that run in the
+# campus-kg process over the scored pairs whichever engine scored them.
+ENGINE_STAGES = ("model training 模型训练", "pair scoring 配对打分")
+AFTER_HAND_BACK = ("clustering 聚类", "record-to-entity matching 记录对实体匹配", "master IDs and links 主ID与链接",
+                   "mentions 提及", "survivorship 存活规则")
+
+
+def growth_by_part(results: dict[tuple[int, str], dict], small: int, large: int) -> str:
+    """Where each engine's growth comes from: the pair work on the engine against the growth in
+    pairs, and the work after the hand-back (clustering and what follows, in DuckDB and Python)
+    against the growth in records, with that process's peak RSS per million person records."""
+    def part(r: dict, stages) -> float:
+        return sum(r["stage_seconds"].get(s, 0.0) for s in stages)
+
+    rows = []
+    for engine in ENGINES:
+        a, b = results[small, engine], results[large, engine]
+        rss_a, rss_b = max(a["stage_peak_rss_mb"].values()), max(b["stage_peak_rss_mb"].values())
+        per_million = (rss_b - rss_a) / ((b["records"] - a["records"]) / 1e6)
+        rows.append([engine, f"{part(a, ENGINE_STAGES):.1f} → {part(b, ENGINE_STAGES):.1f} s "
+                             f"({part(b, ENGINE_STAGES) / part(a, ENGINE_STAGES):.2f}×)",
+                     f"{part(a, AFTER_HAND_BACK):.1f} → {part(b, AFTER_HAND_BACK):.1f} s "
+                     f"({part(b, AFTER_HAND_BACK) / part(a, AFTER_HAND_BACK):.2f}×)",
+                     f"{rss_a:,.0f} → {rss_b:,.0f} MB (+{per_million:,.0f} MB per million records)"])
+    return ("Growth by part: the pair work on the engine (training and scoring) and the work after the "
+            "hand-back (clustering, record-to-entity matching, master IDs, mentions, survivorship; DuckDB "
+            "and Python on this machine whichever engine scored):\n\n"
+            + table(["engine", "training + scoring", "after the hand-back", "campus-kg process peak RSS (no JVM)"],
+                    rows))
+
+
+def stage_table(results: dict[tuple[int, str], dict], spark_master: str) -> str:
+    """Seconds per resolve stage for each run, and the campus-kg process's own peak RSS (the Python
+    process with its DuckDB, without the Spark JVM) at the end of each: what runs after the pairs
+    come back (clustering, record-to-entity matching, mentions, survivorship) is the same code on
+    both engines, so this is where one machine's memory would run out first."""
+    runs = list(results)
+    stages = list(dict.fromkeys(s for r in results.values() for s in r["stage_seconds"]))
+    header = ["stage"] + [f"{size:,} {engine if engine == 'duckdb' else f'spark ({spark_master})'}: s / process peak MB"
+                          for size, engine in runs]
+    rows = [[stage] + [f"{results[run]['stage_seconds'].get(stage, 0):.1f} / "
+                       f"{results[run]['stage_peak_rss_mb'].get(stage, 0):,.0f}" for run in runs] for stage in stages]
+    return ("Time by stage (`ResolveResult.stages`, wall seconds / the campus-kg process's peak RSS so far, "
+            "JVM excluded):\n\n" + table(header, rows))
 
 
 def prepared_lakehouse(root: Path, persons: int) -> Path:
@@ -186,9 +237,9 @@ def main() -> None:
         rows.append([f"{size:,}", f"{r['records']:,}", f"{engine} ({args.spark_master})" if engine == "spark" else engine,
                      f"{r['seconds']:.1f}", f"{r['peak_rss_mb']:,.0f}", f"{r['candidate_pairs']:,}",
                      f"{r['pairs_kept']:,}", f"{r['seconds'] / results[size, 'duckdb']['seconds']:.1f}×",
-                     f"{share:.5f} ({differ} pairs)"])
+                     f"{share:.5f} ({differ} pairs)", f"{r['load']:.1f}"])
     body = table(["persons", "Person records", "engine", "seconds", "peak RSS MB (JVM incl.)", "pairs scored",
-                  "pairs kept (p ≥ 0.01)", "time vs DuckDB", "agreement with DuckDB"], rows)
+                  "pairs kept (p ≥ 0.01)", "time vs DuckDB", "agreement with DuckDB", "load average"], rows)
     small, large = min(args.sizes), max(args.sizes)
     if small != large:
         growth = []
@@ -199,10 +250,14 @@ def main() -> None:
                            f"{pairs_growth:.2f}", f"{b['records'] / a['records']:.2f}"])
         body += f"\n\nGrowth from {small:,} to {large:,} persons (ratio of the larger run to the smaller):\n\n"
         body += table(["engine", "time", "peak RSS", "pairs scored", "records"], growth)
+        body += "\n\n" + growth_by_part(results, small, large)
+    body += "\n\n" + stage_table(results, args.spark_master)
     print(body)
     if sorted(args.sizes) == sorted(DEFAULT_SIZES):
+        memory = os.environ.get("SPARK_DRIVER_MEMORY")  # the driver's heap: local[n] does all its work there
         write_section("Resolution engines: DuckDB and Spark",
-                      f".venv/bin/python bench/resolution_engines_bench.py --spark-master {args.spark_master}", body)
+                      (f"SPARK_DRIVER_MEMORY={memory} " if memory else "")
+                      + f".venv/bin/python bench/resolution_engines_bench.py --spark-master {args.spark_master}", body)
 
 
 if __name__ == "__main__":

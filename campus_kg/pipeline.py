@@ -7,7 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
+                           TimeElapsedColumn)
+from rich.text import Text
 from rich.table import Table
 
 from campus_kg.csv_safe import SafeWriter
@@ -27,8 +29,15 @@ from resolution.status import require_complete
 @contextmanager
 def _progress(console: Console):
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as progress:
+                  _RateColumn(), TimeElapsedColumn(), console=console, transient=True) as progress:
         yield progress
+
+
+class _RateColumn(ProgressColumn):
+    """Records per second of a counted task (ingest), so a long run shows where it is slow."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.0f} records/s 条/秒" if task.speed else "", style="progress.data.speed")
 
 
 def exclusive(command: str):
@@ -146,9 +155,8 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
     options = linkage_options(settings, workspace)
     corrections = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).corrections(
         status="approved")
-    with console.status("resolving: identifiers, steward decisions, probabilistic linkage…"), \
-            Lakehouse(workspace.lakehouse) as lake:
-        result = resolve(lake, options, corrections)
+    with console.status("resolving 解析…") as shown, Lakehouse(workspace.lakehouse) as lake:
+        result = resolve(lake, options, corrections, on_stage=lambda stage: shown.update(f"resolving 解析: {stage}…"))
         publish_review_queue(lake, workspace.review_queue)
     for note in result.notes:  # the evidence person linkage had, and any training step it skipped
         console.print(f"[cyan]person linkage 人员匹配[/]: {note}")
@@ -167,6 +175,7 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
                   f"(p ≥ {settings.review_threshold}); model saved to {workspace.person_model}")
     if result.mentions:
         console.print("person mentions by name 按姓名提及: " + ", ".join(f"{k} {v}" for k, v in result.mentions.items()))
+    console.print("time by stage 各阶段耗时: " + result.stages.summary())
     if result.refused_merges:
         console.print(f"[yellow]{result.refused_merges} merges refused: they would join two different valid ID "
                       "numbers or a steward's 'not the same'")

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     query_timeout_ms: int = Field(default=10_000, ge=100)
     duckdb_memory_limit: str = Field(default="512MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-    duckdb_build_memory_limit: str = Field(default="2GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    duckdb_build_memory_limit: str = Field(default="4GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     ingest_max_delete_share: float = Field(default=0.2, ge=0, le=1)
     ladybug_buffer_pool_mb: int = Field(default=2048, ge=0)
     graph_patch_max_share: float = Field(default=0.05, ge=0, le=1)

@@ -173,6 +173,8 @@ def spark_settings(master: str, driver_memory: str = "1g") -> dict[str, str]:
     `spark-submit --conf`) decides, and nothing is set here but Splink's jar."""
     from splink.backends.spark import similarity_jar_location
 
+    if master.startswith("sc://"):  # a Spark Connect server was configured when it started (its jars too)
+        return {}
     conf = {"spark.jars": similarity_jar_location(),  # jaro_winkler, damerau_levenshtein for Spark SQL
             "spark.ui.showConsoleProgress": "false"}
     if master.startswith("local"):

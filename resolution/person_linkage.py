@@ -30,6 +30,7 @@ from resolution.entity_match import SCORE_FLOOR, EntityMatch, ensure_score_table
 from resolution.exact import STRONG_IDENTIFIERS, Clustering, add_records, finish, identifier_rows, link_identifiers
 from resolution.held_back import score_held_back
 from resolution.person_model import PERSON_INPUT_SQL, train
+from resolution.stages import StageClock
 
 
 @dataclass(frozen=True)
@@ -70,28 +71,31 @@ def review_item_id(entity_type: str, a: str, b: str) -> str:
     return hashlib.sha256(f"{entity_type}\x1f{x}\x1f{y}".encode()).hexdigest()[:16]
 
 
-def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> PersonLinkage:
-    uf = ConstrainedUnionFind()
-    rule: dict[str, str] = {}
-    rows = identifier_rows(con)
-    add_records(uf, rows)
-    decided = {tuple(sorted((d.record_a, d.record_b))) for d in options.decisions if d.judgement != "unsure"}
-    known = {r[0] for r in rows}
-    for d in options.decisions:
-        if d.judgement == "not_same" and d.record_a in known and d.record_b in known:
-            uf.forbid(d.record_a, d.record_b)
-    for d in options.decisions:
-        if d.judgement == "same" and d.record_a in known and d.record_b in known:
-            if uf.union(d.record_a, d.record_b, "steward:same", override_exclusive=True):
-                rule[d.record_a] = rule[d.record_b] = "steward:same"
-    link_identifiers(uf, rows, rule)
-
-    records = con.sql(PERSON_INPUT_SQL).to_arrow_table()
+def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
+                 clock: StageClock | None = None) -> PersonLinkage:
+    clock = clock or StageClock()
+    with clock.stage("identifiers 标识符"):
+        uf = ConstrainedUnionFind()
+        rule: dict[str, str] = {}
+        rows = identifier_rows(con)
+        add_records(uf, rows)
+        decided = {tuple(sorted((d.record_a, d.record_b))) for d in options.decisions if d.judgement != "unsure"}
+        known = {r[0] for r in rows}
+        for d in options.decisions:
+            if d.judgement == "not_same" and d.record_a in known and d.record_b in known:
+                uf.forbid(d.record_a, d.record_b)
+        for d in options.decisions:
+            if d.judgement == "same" and d.record_a in known and d.record_b in known:
+                if uf.union(d.record_a, d.record_b, "steward:same", override_exclusive=True):
+                    rule[d.record_a] = rule[d.record_b] = "steward:same"
+        link_identifiers(uf, rows, rule)
+        records = con.sql(PERSON_INPUT_SQL).to_arrow_table()
     if records.num_rows < 2:  # nothing to compare: identifiers and decisions are all there is
         return PersonLinkage(finish(uf, rule), [], 0,
                              [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
-    model = train(records, labels, engine=open_engine(options.engine, options.spark_master))
+    with clock.stage("model training 模型训练"):
+        model = train(records, labels, engine=open_engine(options.engine, options.spark_master))
     notes = model.notes
     try:
         if options.model_path is not None:
@@ -100,50 +104,56 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions) -> Per
         linked = 0
         review: list[dict] = []
         uncertain: list[dict] = []
-        scored = model.score(min(SCORE_FLOOR, options.review_threshold))
-        _store_pair_scores(con, model.con, scored)
-        # pairs the identifier rule held back (a shared staff number, names that disagree): scored too
-        held = [p for p in score_held_back(model, records, uf.held_back)
-                if p["match_probability"] >= options.review_threshold]
-        for p in heapq.merge(model.predict(options.review_threshold, scored=scored), held,
-                             key=lambda p: -p["match_probability"]):  # strongest first
-            a, b = p["unique_id_l"], p["unique_id_r"]
-            if p["match_probability"] < options.match_threshold:
-                uncertain.append(p)
-                continue
-            if uf.find(a) == uf.find(b):
-                continue
-            if uf.union(a, b, "probabilistic"):
-                linked += 1
-                for r in (a, b):
-                    rule.setdefault(r, f"probabilistic:{p['match_probability']:.4f}")
-            elif tuple(sorted((a, b))) not in decided:
-                review.append(_item(p, "conflict: would join two different ID numbers or passports, "
-                                          "or a steward's 'not the same'"))
-        strong = {r.record_id for r in rows if any(getattr(r, kind) for kind in STRONG_IDENTIFIERS)}
-        orgs = dict(zip(records.column("unique_id").to_pylist(), records.column("org").to_pylist(), strict=True))
-        entities = EntityMatch()
-        for what, is_item, is_anchor in _entity_passes(strong):
-            found = match_clusters(model.con, scored, uf, what, is_item, is_anchor, orgs, rule,
-                                   options.match_threshold, options.review_threshold, decided, _item)
-            entities.absorb(found)
-        disagree = model.disagreement_weights(STRONG_IDENTIFIERS)
-        name_weights = model.name_weights()
+        with clock.stage("pair scoring 配对打分"):
+            scored = model.score(min(SCORE_FLOOR, options.review_threshold))
+            _store_pair_scores(con, model.con, scored)
+            # pairs the identifier rule held back (a shared staff number, names that disagree): scored too
+            held = [p for p in score_held_back(model, records, uf.held_back)
+                    if p["match_probability"] >= options.review_threshold]
+        with clock.stage("clustering 聚类"):
+            for p in heapq.merge(model.predict(options.review_threshold, scored=scored), held,
+                                 key=lambda p: -p["match_probability"]):  # strongest first
+                a, b = p["unique_id_l"], p["unique_id_r"]
+                if p["match_probability"] < options.match_threshold:
+                    uncertain.append(p)
+                    continue
+                if uf.find(a) == uf.find(b):
+                    continue
+                if uf.union(a, b, "probabilistic"):
+                    linked += 1
+                    for r in (a, b):
+                        rule.setdefault(r, f"probabilistic:{p['match_probability']:.4f}")
+                elif tuple(sorted((a, b))) not in decided:
+                    review.append(_item(p, "conflict: would join two different ID numbers or passports, "
+                                              "or a steward's 'not the same'"))
+        with clock.stage("record-to-entity matching 记录对实体匹配"):
+            strong = {r.record_id for r in rows if any(getattr(r, kind) for kind in STRONG_IDENTIFIERS)}
+            orgs = dict(zip(records.column("unique_id").to_pylist(), records.column("org").to_pylist(), strict=True))
+            entities = EntityMatch()
+            for what, is_item, is_anchor in _entity_passes(strong):
+                found = match_clusters(model.con, scored, uf, what, is_item, is_anchor, orgs, rule,
+                                       options.match_threshold, options.review_threshold, decided, _item)
+                entities.absorb(found)
+            disagree = model.disagreement_weights(STRONG_IDENTIFIERS)
+            name_weights = model.name_weights()
     finally:
         model.close()
     review += entities.review
     notes += entities.notes
-    held = _identifiers_by_cluster(uf, rows, {uf.find(r) for p in uncertain for r in (p["unique_id_l"], p["unique_id_r"])})
-    for p in uncertain:  # once every link is in: only pairs that still end apart need a steward
-        a, b = p["unique_id_l"], p["unique_id_r"]
-        if a in entities.weak_records or b in entities.weak_records:
-            continue  # weighed against every candidate entity at once, above
-        if uf.find(a) == uf.find(b) or tuple(sorted((a, b))) in decided:
-            continue
-        p = _with_cluster_evidence(p, held[uf.find(a)], held[uf.find(b)], disagree)
-        if p["match_probability"] >= options.review_threshold:
-            review.append(_item(p, "uncertain: between the review and the match threshold"))
-    return PersonLinkage(finish(uf, rule), review, linked, notes, entities.linked, entities.scores, name_weights)
+    with clock.stage("clustering 聚类"):
+        held = _identifiers_by_cluster(uf, rows, {uf.find(r) for p in uncertain
+                                                  for r in (p["unique_id_l"], p["unique_id_r"])})
+        for p in uncertain:  # once every link is in: only pairs that still end apart need a steward
+            a, b = p["unique_id_l"], p["unique_id_r"]
+            if a in entities.weak_records or b in entities.weak_records:
+                continue  # weighed against every candidate entity at once, above
+            if uf.find(a) == uf.find(b) or tuple(sorted((a, b))) in decided:
+                continue
+            p = _with_cluster_evidence(p, held[uf.find(a)], held[uf.find(b)], disagree)
+            if p["match_probability"] >= options.review_threshold:
+                review.append(_item(p, "uncertain: between the review and the match threshold"))
+        clusters = finish(uf, rule)
+    return PersonLinkage(clusters, review, linked, notes, entities.linked, entities.scores, name_weights)
 
 
 def _store_pair_scores(con: duckdb.DuckDBPyConnection, model_con: duckdb.DuckDBPyConnection, scored: str) -> None:

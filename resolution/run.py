@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -19,6 +20,7 @@ from resolution.entity_match import ensure_score_tables
 from resolution.mentions import link_mentions
 from resolution.person_linkage import LinkageOptions, link_persons
 from resolution.review_priority import review_priority
+from resolution.stages import StageClock
 
 
 # Entities resolved from names and code lists rather than from their own source records.
@@ -37,6 +39,7 @@ class ResolveResult:
     review_deferred: int = 0  # beyond the review budget, of lower priority
     mentions: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what evidence person linkage had, what it skipped
+    stages: StageClock = field(default_factory=StageClock)  # where the time went
 
 
 def ensure_review_table(con) -> None:
@@ -51,7 +54,7 @@ def ensure_review_table(con) -> None:
 
 
 def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
-            corrections: list[dict] | None = None) -> ResolveResult:
+            corrections: list[dict] | None = None, on_stage: Callable[[str], None] | None = None) -> ResolveResult:
     """Resolves every master class. Person linkage uses the steward decisions in `options` (they
     are applied on every run) and leaves its uncertain pairs in `res_review`; approved correction
     requests override survivorship."""
@@ -63,7 +66,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
     master_ids.ensure_tables(con)
     survivorship.ensure_tables(con)
     ensure_review_table(con)
-    result = ResolveResult(run_id)
+    result = ResolveResult(run_id, stages=StageClock(on_start=on_stage))
     resolve_id = status.begin(con, run_id)  # committed now: a crash leaves it `running`
     con.execute("BEGIN TRANSACTION")
     try:
@@ -76,7 +79,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
             if n == 0:
                 continue
             if cls.name == "Person":
-                linkage = link_persons(con, options)
+                linkage = link_persons(con, options, result.stages)
                 clustering = linkage.clustering
                 review += linkage.review
                 result.probabilistic_links = linkage.probabilistic_links
@@ -84,30 +87,17 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
                 name_weights = linkage.name_weights
                 result.notes += linkage.notes
             else:
-                clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))
-            _link(con, cls.name, clustering, run_id, result)
-            if cls.name == "Person":
-                _store_entity_scores(con, linkage.entity_scores, "%", by_record=True)
-        orgs = org_members(con)
-        _link(con, "Organisation", Clustering(orgs, {m[0]: "exact:name" for m in orgs}, []), run_id, result)
-        _store_org_parents(con, org_parents(con))
-        con.execute("DELETE FROM res_attribute WHERE entity_type = 'Organisation'")
-        con.execute("""INSERT INTO res_attribute
-            SELECT master_id, 'Organisation', 'name', substr(member_id, 5), NULL, NULL, 1, 'exact:name'
-            FROM res_link WHERE entity_type = 'Organisation'""")
-        codes = disciplines.discipline_codes(con)
-        members = [[disciplines.member(c)] for c, _ in codes]
-        _link(con, "Discipline", Clustering(members, {m[0]: "code list" for m in members}, []), run_id, result)
-        con.execute("DELETE FROM res_attribute WHERE entity_type = 'Discipline'")
-        con.register("_disciplines", pa.table({"member": [disciplines.member(c) for c, _ in codes],
-                                               "code": [c for c, _ in codes], "label": [n for _, n in codes]}))
-        con.execute("""INSERT INTO res_attribute
-            SELECT l.master_id, 'Discipline', p.property, p.value, NULL, NULL, 1, 'code list'
-            FROM _disciplines d JOIN res_link l ON l.member_id = d.member AND l.entity_type = 'Discipline',
-            LATERAL (VALUES ('name', d.label), ('discipline_code', d.code)) p(property, value)""")
-        con.unregister("_disciplines")
-        linked = link_mentions(con, name_weights, options.mention_match_threshold)
-        _store_entity_scores(con, linked.scores, "mention:%", by_record=False)
+                with result.stages.stage("other entities 其他实体"):
+                    clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))
+            with result.stages.stage("master IDs and links 主ID与链接"):
+                _link(con, cls.name, clustering, run_id, result)
+                if cls.name == "Person":
+                    _store_entity_scores(con, linkage.entity_scores, "%", by_record=True)
+        with result.stages.stage("other entities 其他实体"):
+            _link_vocabularies(con, run_id, result)
+        with result.stages.stage("mentions 提及"):
+            linked = link_mentions(con, name_weights, options.mention_match_threshold)
+            _store_entity_scores(con, linked.scores, "mention:%", by_record=False)
         result.notes += linked.notes
         result.mentions = {"linked": linked.linked, "ambiguous": linked.ambiguous, "external": linked.external}
         review += linked.review
@@ -120,7 +110,8 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
                                 f"{options.review_budget:.1%} of person records, or {MIN_REVIEW_QUEUE}), {len(deferred)} of lower priority "
                                 "deferred 暂缓 (res_review_deferred): they stay unlinked and are queued as stewards "
                                 "clear the queue")
-        survivorship.survive(con, corrections)
+        with result.stages.stage("survivorship 存活规则"):
+            survivorship.survive(con, corrections)
         status.finish(con, resolve_id, "complete", "; ".join(result.notes) or None)
         con.execute("COMMIT")
     except BaseException as exc:
@@ -129,6 +120,28 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
             status.finish(con, resolve_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     return result
+
+
+def _link_vocabularies(con, run_id: str, result: ResolveResult) -> None:
+    """Organisations by name and disciplines from the code list: entities of the shared vocabulary."""
+    orgs = org_members(con)
+    _link(con, "Organisation", Clustering(orgs, {m[0]: "exact:name" for m in orgs}, []), run_id, result)
+    _store_org_parents(con, org_parents(con))
+    con.execute("DELETE FROM res_attribute WHERE entity_type = 'Organisation'")
+    con.execute("""INSERT INTO res_attribute
+        SELECT master_id, 'Organisation', 'name', substr(member_id, 5), NULL, NULL, 1, 'exact:name'
+        FROM res_link WHERE entity_type = 'Organisation'""")
+    codes = disciplines.discipline_codes(con)
+    members = [[disciplines.member(c)] for c, _ in codes]
+    _link(con, "Discipline", Clustering(members, {m[0]: "code list" for m in members}, []), run_id, result)
+    con.execute("DELETE FROM res_attribute WHERE entity_type = 'Discipline'")
+    con.register("_disciplines", pa.table({"member": [disciplines.member(c) for c, _ in codes],
+                                           "code": [c for c, _ in codes], "label": [n for _, n in codes]}))
+    con.execute("""INSERT INTO res_attribute
+        SELECT l.master_id, 'Discipline', p.property, p.value, NULL, NULL, 1, 'code list'
+        FROM _disciplines d JOIN res_link l ON l.member_id = d.member AND l.entity_type = 'Discipline',
+        LATERAL (VALUES ('name', d.label), ('discipline_code', d.code)) p(property, value)""")
+    con.unregister("_disciplines")
 
 
 def _store_entity_scores(con, scores: list[tuple[str, str, float, bool]], items: str, by_record: bool) -> None:

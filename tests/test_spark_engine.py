@@ -206,3 +206,70 @@ def test_held_back_pairs_are_scored_alike_on_spark(tmp_path):
         q = scored["spark"][pair]
         assert abs(p["match_probability"] - q["match_probability"]) < 0.05, (p, q)
         assert (p["mw_name"] < 0) == (q["mw_name"] < 0), (p, q)
+
+
+@pytest.fixture(scope="module")
+def connect_url(tmp_path_factory):
+    """A Spark Connect server on a loopback port, started the way a cluster's would be
+    (`spark-submit --class …SparkConnectServer`, Splink's jar on its classpath), from the pyspark
+    installation: the resolve then talks to it over gRPC only, with no JVM of its own."""
+    import socket
+
+    import pyspark
+    from splink.backends.spark import similarity_jar_location
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path_factory.mktemp("spark-connect") / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [str(home / "bin" / "spark-submit"), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+             "--master", "local[2]", "--driver-memory", "1g", "--jars", similarity_jar_location(),
+             "--conf", f"spark.connect.grpc.binding.port={port}",
+             "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+             "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
+             "--conf", "spark.sql.adaptive.enabled=false"],
+            env={**os.environ, "SPARK_HOME": str(home)}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, "Spark Connect did not open its port:\n" + log.read_text()[-3000:]
+            time.sleep(1)
+        yield f"sc://127.0.0.1:{port}", log
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.mark.slow
+def test_spark_connect_gives_the_duckdb_answers(engines, connect_url):
+    """`--spark-master sc://host:port`: Splink's SparkAPI on a Spark Connect session (no SparkContext,
+    intermediate tables persisted rather than checkpointed) resolves the same university to the
+    same master entities as DuckDB."""
+    url, server_log = connect_url
+    ws = Workspace.at(engines.workspace)
+    settings = Settings(workspace=ws.root, resolution_engine="spark", spark_master=url)
+    jobs_before = server_log.read_text(errors="replace").count("finished in")
+    start = time.perf_counter()
+    pipeline.run_resolve(ws, Console(quiet=True), settings)
+    connect = Outcome.read(ws, time.perf_counter() - start)
+    jobs = server_log.read_text(errors="replace").count("finished in") - jobs_before
+    print(f"\nresolve on Spark Connect: {connect.seconds:.1f} s, {jobs} Spark jobs on the server")
+    assert jobs > 50  # the model was trained and scored on the server, not in a session of this process
+    duck = engines.duckdb
+    assert connect.dialect == "spark"
+    assert connect.entity_of.keys() == duck.entity_of.keys()
+    together_duck, together_connect = _pairs(duck.entity_of), _pairs(connect.entity_of)
+    assert 1 - len(together_duck ^ together_connect) / len(together_duck | together_connect) >= 0.999
+    exact = {r for r, rule in duck.rule.items() if rule.startswith("exact:")}
+    assert all(duck.entity_of[r] & exact == connect.entity_of[r] & exact for r in exact)
