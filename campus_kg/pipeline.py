@@ -146,7 +146,7 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
                           review_threshold=settings.review_threshold, decisions=decisions,
                           mention_match_threshold=settings.mention_match_threshold,
                           review_budget=settings.review_budget, engine=settings.resolution_engine,
-                          spark_master=settings.spark_master)
+                          spark_master=settings.spark_master, memory_limit=settings.resolution_memory_limit)
 
 
 @exclusive("resolve")

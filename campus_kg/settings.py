@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Where the Person model runs (resolution/engines.py): DuckDB on this machine, or Spark past it.
     resolution_engine: Literal["duckdb", "spark"] = "duckdb"
     spark_master: str = Field(default="local[2]", min_length=1)
+    # The Person model's own DuckDB (training and pair scoring; the whole engine on `duckdb`, the
+    # hand-back on `spark`), separate from the lakehouse's `duckdb_memory_limit`.
+    resolution_memory_limit: str = Field(default="1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
     quality_green: float = Field(default=0.98, ge=0, le=1)
     quality_yellow: float = Field(default=0.90, ge=0, le=1)
     quality_timeliness_days: int = Field(default=400, ge=1)

@@ -184,6 +184,89 @@ def _unit(org: OrgEvidence, unit: str | None, theirs: set[str]) -> float:
     return org.same if unit in theirs else org.other
 
 
+# Our people by name, by name key, by unit and staff status, made once per first pass.
+_CANDIDATE_TABLES = (
+    ("_m_person", """SELECT l.master_id, p.name, p.name_keys, p.staff_no, p.org_name, p.record_id FROM res_link l
+                    JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'"""),
+    ("_m_by_name", "SELECT DISTINCT name, master_id FROM _m_person WHERE name IS NOT NULL"),
+    ("_m_name_count", "SELECT name, count(*) AS n FROM _m_by_name GROUP BY 1"),
+    ("_m_by_key", """SELECT DISTINCT key, master_id FROM (
+                    SELECT unnest(string_split(name_keys, ';')) AS key, master_id FROM _m_person) WHERE key <> ''"""),
+    ("_m_key_count", "SELECT key, count(*) AS n FROM _m_by_key GROUP BY 1"),
+    ("_m_units", """SELECT DISTINCT master_id, unit FROM (
+                    SELECT master_id, org_name AS unit FROM _m_person
+                    UNION ALL SELECT p.master_id, r.target_value FROM dwd_relation r JOIN _m_person p USING (record_id)
+                    WHERE r.rel_type = 'MEMBER_OF') WHERE unit IS NOT NULL"""),
+    ("_m_staff", """SELECT master_id, bool_or(staff_no IS NOT NULL) AS staff,
+                    bool_or(master_id IN (SELECT master_id FROM _m_units)) AS with_units FROM _m_person GROUP BY 1"""),
+)
+# Candidates (as counted by _chunks) weighed per statement: a mention keeps a top-LEADERS state while
+# its candidates are read, and at 512 MB 2.9 M candidates in one statement ran out of memory.
+CANDIDATES_PER_STATEMENT = 1_000_000
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, mentions: int) -> list[tuple[int, int]]:
+    """Ranges of mention numbers of at most about CANDIDATES_PER_STATEMENT candidates each, by an upper
+    bound (a mention's namesakes by name plus by each of its keys: one person may be counted twice)."""
+    counts = con.execute("""
+        SELECT mention_no, sum(n) FROM (
+            SELECT m.mention_no, n.n FROM _mention_rows m JOIN _m_name_count n USING (name)
+            UNION ALL
+            SELECT k.mention_no, kc.n FROM (SELECT mention_no, unnest(keys) AS key FROM _mention_rows) k
+            JOIN _m_key_count kc USING (key))
+        GROUP BY 1 ORDER BY 1""").fetchall()
+    out, lo, held = [], 0, 0
+    for mention_no, n in counts:
+        if held and held + n > CANDIDATES_PER_STATEMENT:
+            out.append((lo, mention_no))
+            lo, held = mention_no, 0
+        held += n
+    return out + [(lo, mentions)]
+
+
+def _first_pass_sql(weights: NameWeights, org: OrgEvidence, masters: int) -> str:
+    """Leaders and tail of the mentions numbered [$1, $2): the LEADERS best candidates by weight (ties:
+    the smaller master ID) as a top-n per mention, not a sort of every candidate (张伟's hundreds of
+    namesakes make millions of rows at 1.5 M records), and the others' mass below the last leader."""
+    return f"""
+        WITH mention AS (SELECT * FROM _mention_rows WHERE mention_no >= $1 AND mention_no < $2),
+        candidates AS (  -- the name's weight: the written name's, else the best key's
+            SELECT mention_no, master_id, max(name_weight) AS name_weight FROM (
+                SELECT m.mention_no, b.master_id, log2({weights.exact_m!r}::DOUBLE * {masters} / n.n) AS name_weight
+                FROM mention m JOIN _m_by_name b USING (name) JOIN _m_name_count n USING (name)
+                UNION ALL
+                SELECT k.mention_no, b.master_id,
+                       log2(CASE WHEN k.romanised THEN {weights.exact_m!r}::DOUBLE ELSE {weights.key_m!r}::DOUBLE END
+                            * CASE WHEN k.place = 1 THEN 1 ELSE {OTHER_ORDER!r} END * {masters} / kc.n)
+                FROM (SELECT mention_no, romanised, unnest(keys) AS key, unnest(range(1, len(keys) + 1)) AS place
+                      FROM mention) k
+                JOIN _m_by_key b USING (key) JOIN _m_key_count kc USING (key))
+            GROUP BY 1, 2),
+        weighed AS (
+            SELECT c.mention_no, c.master_id, c.name_weight
+                   + CASE WHEN m.unit IS NULL OR NOT s.with_units THEN 0::DOUBLE
+                          WHEN u.master_id IS NOT NULL THEN {org.same!r}::DOUBLE ELSE {org.other!r}::DOUBLE END
+                   + CASE WHEN s.staff THEN {STAFF_PRIOR_BITS!r}::DOUBLE ELSE 0::DOUBLE END AS weight
+            FROM candidates c JOIN mention m USING (mention_no)
+            JOIN _m_staff s ON s.master_id = c.master_id
+            LEFT JOIN _m_units u ON u.master_id = c.master_id AND u.unit = m.unit),
+        top AS (
+            SELECT mention_no, count(*) AS n_candidates,
+                   min_by(struct_pack(master_id := master_id, weight := weight),
+                          struct_pack(neg := -weight, master_id := master_id), {LEADERS}) AS leaders
+            FROM weighed GROUP BY 1),
+        cut AS (SELECT mention_no, n_candidates, leaders[{LEADERS}].weight AS weight,
+                       leaders[{LEADERS}].master_id AS master_id FROM top WHERE n_candidates > {LEADERS})
+        SELECT mention_no, l.master_id, l.weight, n_candidates FROM (
+            SELECT mention_no, n_candidates, unnest(leaders) AS l FROM top)
+        UNION ALL  -- the rest as one mass: log2 of the sum of 2^weight, every one at or below the last leader's
+        SELECT w.mention_no, NULL, any_value(c.weight) + log2(sum(pow(2, w.weight - c.weight))),
+               any_value(c.n_candidates)
+        FROM weighed w JOIN cut c ON w.mention_no = c.mention_no
+            AND (w.weight < c.weight OR (w.weight = c.weight AND w.master_id > c.master_id))
+        GROUP BY w.mention_no"""
+
+
 def _first_pass(con: duckdb.DuckDBPyConnection, rows: list[dict], weights: NameWeights, org: OrgEvidence,
                 masters: int) -> list[tuple[dict[str, float], float | None, int]]:
     """Per mention: its LEADERS best candidates with their weights, the others' total as one log2
@@ -197,55 +280,16 @@ def _first_pass(con: duckdb.DuckDBPyConnection, rows: list[dict], weights: NameW
         "romanised": pa.array([not is_han(r["mention"]) for r in rows], pa.bool_()),
         "unit": pa.array([r["unit"] for r in rows], pa.string())}))
     try:
-        found = con.execute(f"""
-            WITH person AS (
-                SELECT l.master_id, p.name, p.name_keys, p.staff_no, p.org_name, p.record_id FROM res_link l
-                JOIN dwd_person_record p ON p.record_id = l.member_id WHERE l.entity_type = 'Person'),
-            by_name AS (SELECT DISTINCT name, master_id FROM person WHERE name IS NOT NULL),
-            name_count AS (SELECT name, count(*) AS n FROM by_name GROUP BY 1),
-            by_key AS (SELECT DISTINCT key, master_id FROM (
-                SELECT unnest(string_split(name_keys, ';')) AS key, master_id FROM person) WHERE key <> ''),
-            units AS (SELECT DISTINCT master_id, unit FROM (
-                SELECT master_id, org_name AS unit FROM person
-                UNION ALL SELECT p.master_id, r.target_value FROM dwd_relation r JOIN person p USING (record_id)
-                WHERE r.rel_type = 'MEMBER_OF') WHERE unit IS NOT NULL),
-            with_units AS (SELECT DISTINCT master_id FROM units),
-            staff AS (SELECT master_id, bool_or(staff_no IS NOT NULL) AS staff FROM person GROUP BY 1),
-            key_count AS (SELECT key, count(*) AS n FROM by_key GROUP BY 1),
-            candidates AS (  -- the name's weight: the written name's, else the best key's
-                SELECT mention_no, master_id, max(name_weight) AS name_weight FROM (
-                    SELECT m.mention_no, b.master_id, log2({weights.exact_m!r}::DOUBLE * {masters} / n.n) AS name_weight
-                    FROM _mention_rows m JOIN by_name b USING (name) JOIN name_count n USING (name)
-                    UNION ALL
-                    SELECT k.mention_no, b.master_id,
-                           log2(CASE WHEN k.romanised THEN {weights.exact_m!r}::DOUBLE
-                                     ELSE {weights.key_m!r}::DOUBLE END
-                                * CASE WHEN k.place = 1 THEN 1 ELSE {OTHER_ORDER!r} END * {masters} / kc.n)
-                    FROM (SELECT mention_no, romanised, unnest(keys) AS key, unnest(range(1, len(keys) + 1)) AS place
-                          FROM _mention_rows) k
-                    JOIN by_key b USING (key) JOIN key_count kc USING (key))
-                GROUP BY 1, 2),
-            weighed AS (
-                SELECT c.mention_no, c.master_id, c.name_weight
-                       + CASE WHEN m.unit IS NULL OR w.master_id IS NULL THEN 0::DOUBLE
-                              WHEN u.master_id IS NOT NULL THEN {org.same!r}::DOUBLE ELSE {org.other!r}::DOUBLE END
-                       + CASE WHEN s.staff THEN {STAFF_PRIOR_BITS!r}::DOUBLE ELSE 0::DOUBLE END AS weight
-                FROM candidates c JOIN _mention_rows m USING (mention_no)
-                LEFT JOIN with_units w ON w.master_id = c.master_id
-                LEFT JOIN units u ON u.master_id = c.master_id AND u.unit = m.unit
-                LEFT JOIN staff s ON s.master_id = c.master_id),
-            ranked AS (
-                SELECT *, row_number() OVER (PARTITION BY mention_no ORDER BY weight DESC, master_id) AS place,
-                       count(*) OVER (PARTITION BY mention_no) AS n_candidates
-                FROM weighed)
-            SELECT mention_no, master_id, weight, n_candidates FROM ranked WHERE place <= {LEADERS}
-            UNION ALL  -- the rest as one mass: log2 of the sum of 2^weight
-            SELECT mention_no, NULL, max(weight) + log2(sum(pow(2, weight - top))), any_value(n_candidates) FROM (
-                SELECT *, max(weight) OVER (PARTITION BY mention_no) AS top FROM ranked WHERE place > {LEADERS})
-            GROUP BY mention_no""").fetchall()
+        for name, sql in _CANDIDATE_TABLES:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
+        found = []
+        for lo, hi in _chunks(con, len(rows)):
+            found += con.execute(_first_pass_sql(weights, org, masters), [lo, hi]).fetchall()
     finally:
         with contextlib.suppress(duckdb.Error):  # an aborted transaction keeps the original error
             con.unregister("_mention_rows")
+            for name, _ in _CANDIDATE_TABLES:
+                con.execute(f"DROP TABLE IF EXISTS {name}")
     out: list[tuple[dict[str, float], float | None, int]] = [({}, None, 0) for _ in rows]
     for mention_no, master, weight, n in found:
         scored, tail, _ = out[mention_no]

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from resolution.clusters import ConstrainedUnionFind
-from resolution.engines import open_engine
+from resolution.engines import MODEL_MEMORY_LIMIT, open_engine
 from resolution.entity_evidence import NameWeights
 from resolution.entity_match import SCORE_FLOOR, EntityMatch, ensure_score_tables, match_clusters
 from resolution.exact import STRONG_IDENTIFIERS, Clustering, add_records, finish, identifier_rows, link_identifiers
@@ -52,6 +52,7 @@ class LinkageOptions:
     decisions: list[Decision] = field(default_factory=list)
     engine: str = "duckdb"  # where the Person model runs: duckdb | spark (resolution/engines.py)
     spark_master: str = "local[2]"
+    memory_limit: str = MODEL_MEMORY_LIMIT  # the model's own DuckDB (resolution/engines.py)
 
 
 @dataclass
@@ -95,7 +96,8 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
                              [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
     with clock.stage("model training 模型训练"):
-        model = train(records, labels, engine=open_engine(options.engine, options.spark_master))
+        engine = open_engine(options.engine, options.spark_master, options.memory_limit)
+        model = train(records, labels, engine=engine)
     notes = model.notes
     try:
         if options.model_path is not None:

@@ -40,7 +40,7 @@ import re
 import duckdb
 import pyarrow as pa
 
-from resolution.engines import ComparisonSql, DuckDBEngine, DuckDBSql
+from resolution.engines import MODEL_MEMORY_LIMIT, ComparisonSql, DuckDBEngine, DuckDBSql
 from resolution.exact import id_projection_sql
 
 PERSON_INPUT_SQL = """
@@ -452,7 +452,7 @@ def choose_blocking(con: duckdb.DuckDBPyConnection, table: str, records: int
 
 
 def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, seed: int = 42,
-          memory_limit: str = "2GB", engine=None) -> PersonModel:
+          memory_limit: str = MODEL_MEMORY_LIMIT, engine=None) -> PersonModel:
     """Trains on the Person records (PERSON_INPUT_SQL's columns). `labels`: steward judgements
     (record, record, same?) used to estimate m where there are enough of them. `engine`: where
     Splink runs (resolution/engines.py), by default its own DuckDB database bounded by
