@@ -64,7 +64,7 @@ def _oracle(recs, stmts, ranks):
     return {row for _, row in chosen.values()}, conflicts
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(records, statements, authority)
 def test_survivorship_follows_its_rule(recs, stmts, ranks):
     con = _lakehouse(recs, stmts, ranks)
