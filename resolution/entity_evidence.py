@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MIN_OUTSIDE_SHARE, MAX_OUTSIDE_SHARE = 0.01, 0.5
 # The chance that an outsider's name meets one of ours, when no outsider is recognisable by a unit
@@ -144,29 +144,79 @@ class CoAuthorUnit:
 
 
 @dataclass(frozen=True)
-class StaffEvidence:
-    """Is the candidate staff (holds a staff number)? Authors, project leaders and custodians are
-    staff far more often than a random person of ours is — how much more, each university's data
-    says. Measured per relationship on the mentions the first pass linked: m = the share of them
-    linked to staff, u = the share of staff among our people. Unmeasured (fewer than
-    MIN_CO_AUTHORS links): `prior_bits` for staff, 0 otherwise."""
+class FlagEvidence:
+    """A yes / no fact about a candidate, weighed by how often the mentions the first pass linked
+    show it (m) against how often a random candidate would (u). Unmeasured (fewer than
+    MIN_CO_AUTHORS links): `prior_bits` for yes, 0 for no.
+
+    Advising: one of the candidate's students (advisors) is linked from the same record — a PhD
+    student publishes with the supervisor; measured per role, u the chance that one of a random
+    advisor's (student's) partners is linked there. "No" weighs too: a student named without the
+    supervisor, where the data says students seldom are, is unlikely to be that student."""
 
     m: float = 0.5
     u: float = 0.5
     measured: bool = False
-    prior_bits: float = 0.0  # for staff, until measured
+    prior_bits: float = 0.0  # for yes, until measured
 
     @classmethod
-    def measure(cls, linked_staff: int, linked: int, u: float, prior_bits: float = 0.0) -> "StaffEvidence":
+    def measure(cls, yes: int, linked: int, u: float, prior_bits: float = 0.0) -> "FlagEvidence":
         if linked < MIN_CO_AUTHORS or not 0 < u < 1:
             return cls(prior_bits=prior_bits)
-        return cls(min(max((linked_staff + 1) / (linked + 2), 0.01), 0.99), u, True, prior_bits)
+        return cls(min(max((yes + 1) / (linked + 2), 0.01), 0.99), u, True, prior_bits)
 
-    def weight(self, staff: bool) -> float:
+    def weight(self, yes: bool) -> float:
         if not self.measured:
-            return self.prior_bits if staff else 0.0
-        return math.log2(self.m / self.u) if staff else math.log2((1 - self.m) / (1 - self.u))
+            return self.prior_bits if yes else 0.0
+        return math.log2(self.m / self.u) if yes else math.log2((1 - self.m) / (1 - self.u))
+
+    def describe(self, what: str, against: str) -> str:
+        return (f"{what}: {self.m:.3f} of those linked, against {self.u:.3f} {against}: "
+                f"{self.weight(True):+.2f} / {self.weight(False):+.2f} bits")
+
+
+STAFF_KIND = "staff 教职工"
+STUDENT_KIND = "student 学生"
+OTHER_KIND = "other 其他"
+
+
+def person_kind(staff: bool, degree_level: str | None, student: bool) -> str:
+    """What kind of person a master is, as their records say: staff (a staff number), else their
+    degree level (培养层次, as the university's systems write it: 博士, 硕士, 本科), else a student of
+    unknown level (a student number), else none of these (a card or a payee only)."""
+    if staff:
+        return STAFF_KIND
+    return degree_level or (STUDENT_KIND if student else OTHER_KIND)
+
+
+@dataclass(frozen=True)
+class KindEvidence:
+    """Which kind of person (`person_kind`) the candidate is. Authors, project leaders and custodians
+    are staff and doctoral students far more often, and undergraduates far less often, than a random
+    person of ours — how much, each university's data says: measured per relationship on the mentions
+    the first pass linked, m the share of each kind among them (add-one), u its share among our
+    people. Unmeasured (fewer than MIN_CO_AUTHORS links): `prior_bits` for staff, 0 otherwise."""
+
+    m: dict[str, float] = field(default_factory=dict)
+    u: dict[str, float] = field(default_factory=dict)
+    measured: bool = False
+    prior_bits: float = 0.0
+
+    @classmethod
+    def measure(cls, linked: Counter, people: Counter, prior_bits: float = 0.0) -> "KindEvidence":
+        n, total = sum(linked.values()), sum(people.values())
+        if n < MIN_CO_AUTHORS or len(people) < 2:  # too few links, or one kind of person only: nothing to weigh
+            return cls(prior_bits=prior_bits)
+        kinds = sorted(set(people) | set(linked))
+        return cls({k: (linked[k] + 1) / (n + len(kinds)) for k in kinds},
+                   {k: max(people[k], 1) / total for k in kinds}, True, prior_bits)
+
+    def weight(self, kind: str) -> float:
+        if not self.measured:
+            return self.prior_bits if kind == STAFF_KIND else 0.0
+        return math.log2(self.m[kind] / self.u[kind]) if kind in self.m else 0.0
 
     def describe(self, what: str) -> str:
-        return (f"staff 在职 ({what}): {self.m:.3f} of those linked are staff, against {self.u:.3f} of our "
-                f"people: {self.weight(True):+.2f} / {self.weight(False):+.2f} bits")
+        shares = ", ".join(f"{k} {self.m[k]:.3f}/{self.u[k]:.3f} {self.weight(k):+.2f}"
+                           for k in sorted(self.m, key=lambda k: -self.m[k]))
+        return f"kind 人员类别 ({what}; of those linked / of our people, bits): {shares}"

@@ -29,7 +29,11 @@ every **anchored cluster** (one that does) that blocking paired it with:
   ratios are negligible.
 
 A weak cluster links to its best candidate when that posterior reaches the match threshold: when
-exactly one entity fits. When several genuinely fit (namesakes in one college), the posterior is
+exactly one entity fits. Then, for the others, what kind of person each candidate is (staff, a
+degree level, a student, none of these: `KindEvidence`) weighs too, by how often the source's
+records that now belong to an entity with an identifier are of that kind: a finance system's
+labour-fee payees are staff and graduate students, seldom undergraduates; a card system's holders
+are anyone (about 0 bits). When several genuinely fit (namesakes in one college), the posterior is
 split among them and the record goes to review once, against its best candidate, rather than once
 per pair. Steward decisions still bind: a "not the same" refuses the link.
 """
@@ -37,13 +41,14 @@ per pair. Steward decisions still bind: a "not the same" refuses the link.
 from __future__ import annotations
 
 import math
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
 from resolution.clusters import ConstrainedUnionFind
-from resolution.entity_evidence import OrgEvidence, Outsiders
+from resolution.entity_evidence import KindEvidence, OrgEvidence, Outsiders, person_kind
 
 # Comparisons read from the model's predictions (mw_x, plus mw_tf_adj_x where there is one).
 ENTITY_RULE = "entity"
@@ -75,6 +80,25 @@ class EntityMatch:
         self.scores += other.scores
         self.weak_records |= other.weak_records
         self.notes += other.notes
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """What record-to-entity matching knows of each Person record beyond the model's comparisons."""
+
+    orgs: dict[str, str | None]  # its unit
+    sources: dict[str, str] = field(default_factory=dict)  # its source
+    # (holds a staff number, its degree level, holds a student number): the kind of person (person_kind)
+    roles: dict[str, tuple[bool, str | None, bool]] = field(default_factory=dict)
+
+    def kind(self, members: list[str]) -> str:
+        roles = [self.roles[m] for m in members if m in self.roles]
+        return person_kind(any(r[0] for r in roles), min((r[1] for r in roles if r[1]), default=None),
+                           any(r[2] for r in roles))
+
+    def source(self, members: list[str]) -> str | None:
+        return Counter(self.sources[m] for m in members if m in self.sources).most_common(1)[0][0] \
+            if any(m in self.sources for m in members) else None
 
 
 def cluster_table(groups: dict[str, list[str]], items: set[str], anchors: set[str]) -> pa.Table:
@@ -116,13 +140,14 @@ def candidate_sql(predictions: str, comparisons: list[str], tf: set[str]) -> str
 
 
 def match_clusters(con: duckdb.DuckDBPyConnection, predictions: str, uf: ConstrainedUnionFind, what: str,
-                   is_item, is_anchor, orgs: dict[str, str | None], rule: dict[str, str], match_threshold: float,
+                   is_item, is_anchor, facts: RecordFacts, rule: dict[str, str], match_threshold: float,
                    review_threshold: float, decided: set[tuple[str, str]], make_item) -> EntityMatch:
     """Links item clusters to anchor clusters in `uf` (see the module's docstring). `is_item(members)`,
     `is_anchor(members)`: which clusters are which; `what`: the items' description for the notes.
-    `predictions`: the model's scored pairs (with gamma_ and mw_ columns) in `con`; `orgs`: each
-    record's organisation; `make_item(pair, reason)`: a review item."""
+    `predictions`: the model's scored pairs (with gamma_ and mw_ columns) in `con`; `facts`: each
+    record's unit, source and kind; `make_item(pair, reason)`: a review item."""
     result = EntityMatch()
+    orgs = facts.orgs
     groups = {str(root): [str(m) for m in members] for root, members in uf.groups().items()}
     weak_clusters = {c for c, members in groups.items() if is_item(members)}
     anchors = {c for c, members in groups.items() if is_anchor(members)}
@@ -160,42 +185,111 @@ def match_clusters(con: duckdb.DuckDBPyConnection, predictions: str, uf: Constra
     log_lambda = math.log2((1 - outsiders.share) / entities)
     result.notes.append(f"record-to-entity 记录对实体: {len(weak_clusters)} {what}, {len(by_item)} with candidates "
                         f"among {entities} entities; " + outsiders.describe())
-    ranked = []
-    for item, candidates in by_item.items():
+    context = _Context(uf, groups, rule, result, match_threshold, review_threshold, decided, make_item,
+                       log_lambda, known_org, outsiders)
+    # first those that one entity fits on the comparisons alone, then the rest with the candidates'
+    # kinds; most certain first in each
+    held = [(item, candidates) for item, candidates in context.most_certain_first(by_item.items())
+            if not context.decide(item, candidates, final=False)]
+    evidence = _kind_evidence(uf, groups, facts, anchors, {facts.source(groups[i]) for i, _ in held})
+    result.notes += [e.describe(source) for source, (e, _) in sorted(evidence.items()) if e.measured]
+    weighed = []
+    for item, candidates in held:
+        kind, kinds = evidence.get(facts.source(groups[item]), (None, {}))
+        if kind is not None and kind.measured:
+            candidates = [(s + kind.weight(kinds[entity]), entity, w, a, {**ev, "kind": kind.weight(kinds[entity])})
+                          for s, entity, w, a, ev in candidates]
+        weighed.append((item, candidates))
+    for item, candidates in context.most_certain_first(weighed):
+        context.decide(item, candidates, final=True)
+    return result
+
+
+def _kind_evidence(uf: ConstrainedUnionFind, groups: dict[str, list[str]], facts: RecordFacts, anchors: set[str],
+                   sources: set[str | None]) -> dict[str, tuple[KindEvidence, dict[str, str]]]:
+    """Per source of the items still open: the kinds of the entities with an identifier its records
+    belong to now (each entity once), against the kinds of all those entities; and each entity's
+    kind. A kind is read from the entity's records of other sources only: a staff system's records
+    would otherwise make every entity they belong to staff, and say nothing."""
+    base = {c: facts.kind(groups[c]) for c in anchors}
+    held_by = {c: {facts.sources.get(m) for m in groups[c]} for c in anchors}
+    of_anchor = {uf.find(groups[c][0]): c for c in anchors}
+    linked: dict[str, set[str]] = defaultdict(set)
+    for members in groups.values():
+        for m in members:
+            source = facts.sources.get(m)
+            if source in sources and (anchor := of_anchor.get(uf.find(m))) is not None:
+                linked[source].add(anchor)
+    out = {}
+    for source in sources - {None}:
+        kinds = {**base, **{c: facts.kind([m for m in groups[c] if facts.sources.get(m) != source])
+                            for c in anchors if source in held_by[c]}}
+        out[source] = (KindEvidence.measure(Counter(kinds[a] for a in linked[source]), Counter(kinds.values())),
+                       kinds)
+    return out
+
+
+@dataclass
+class _Context:
+    """One pass's fixed parts, for deciding its items one by one."""
+
+    uf: ConstrainedUnionFind
+    groups: dict[str, list[str]]
+    rule: dict[str, str]
+    result: EntityMatch
+    match_threshold: float
+    review_threshold: float
+    decided: set[tuple[str, str]]
+    make_item: object
+    log_lambda: float
+    known_org: set[str]
+    outsiders: Outsiders
+
+    def decide(self, item: str, candidates: list, final: bool) -> bool:
+        """Links the item to its best candidate at the match threshold; when `final`, sends it to review
+        otherwise (uncertain, or one of ours for sure but which one is not: namesakes in one college)
+        and keeps its scores. Whether the item is settled (linked, or decided on, when final)."""
+        scored = self.posteriors(item, candidates)
+        p, s, entity, weak_record, anchor_record, evidence = scored[0]
+        linked = False
+        pair = tuple(sorted((weak_record, anchor_record)))
+        if self.uf.find(weak_record) == self.uf.find(anchor_record):
+            linked = True  # a lone record already joined through another lone record's match
+        elif p >= self.match_threshold:
+            if self.uf.union(weak_record, anchor_record, "probabilistic:entity"):
+                linked = True
+                self.result.linked += 1
+                for member in self.groups[item]:
+                    self.rule[member] = f"{ENTITY_RULE}:{p:.4f}"
+            elif not final:
+                return False
+            elif pair not in self.decided:
+                self.result.review.append(self.make_item(_pair(weak_record, anchor_record, p, s, evidence),
+                                          "conflict: the one entity that fits holds another ID number or "
+                                          "passport, or a steward said 'not the same'"))
+        elif not final:
+            return False
+        elif (p >= self.review_threshold or sum(q for q, *_ in scored) >= 0.5) and pair not in self.decided:
+            self.result.review.append(self.make_item(_pair(weak_record, anchor_record, p, s, evidence),
+                                                     f"uncertain: record to entity, {len(scored)} candidate(s)"))
+        self.result.scores += [(weak_record, a, q, linked and i == 0) for i, (q, _, _, _, a, _) in enumerate(scored)
+                               if q >= SCORE_FLOOR or i == 0]
+        return True
+
+    def most_certain_first(self, items) -> list[tuple[str, list]]:
+        return sorted(items, key=lambda t: (-self.posteriors(*t)[0][0], t[0]))
+
+    def posteriors(self, item: str, candidates: list) -> list[tuple]:
+        """(posterior, S, entity, weak record, anchor record, evidence) per candidate, best first."""
         # log-sum-exp: a match weight of 60 bits is fine in a double, 2,000 is not
         top = max(s for s, *_ in candidates)
         total = sum(2.0 ** (s - top) for s, *_ in candidates)
-        denominator_log = top + log_lambda + math.log2(total)  # log2(λ Σ 2^S)
-        outside_log = outsiders.log_mass(item in known_org)
+        denominator_log = top + self.log_lambda + math.log2(total)  # log2(λ Σ 2^S)
+        outside_log = self.outsiders.log_mass(item in self.known_org)
         norm = max(denominator_log, outside_log)
         denom = 2.0 ** (denominator_log - norm) + 2.0 ** (outside_log - norm)
-        scored = sorted(((2.0 ** (s + log_lambda - norm) / denom, s, entity, w, a, ev)
-                         for s, entity, w, a, ev in candidates), key=lambda t: (-t[0], t[2]))
-        ranked.append((item, scored))
-    ranked.sort(key=lambda t: (-t[1][0][0], t[0]))  # most certain first
-    for item, scored in ranked:
-        p, s, entity, weak_record, anchor_record, evidence = scored[0]
-        linked = False
-        if uf.find(weak_record) == uf.find(anchor_record):
-            linked = True  # a lone record already joined through another lone record's match
-        elif p >= match_threshold:
-            if uf.union(weak_record, anchor_record, "probabilistic:entity"):
-                linked = True
-                result.linked += 1
-                for member in groups[item]:
-                    rule[member] = f"{ENTITY_RULE}:{p:.4f}"
-            elif tuple(sorted((weak_record, anchor_record))) not in decided:
-                result.review.append(make_item(_pair(weak_record, anchor_record, p, s, evidence),
-                                               "conflict: the one entity that fits holds another ID number or "
-                                               "passport, or a steward said 'not the same'"))
-        elif (p >= review_threshold or sum(q for q, *_ in scored) >= 0.5) \
-                and tuple(sorted((weak_record, anchor_record))) not in decided:
-            # uncertain, or one of ours for sure but which one is not (namesakes in one college)
-            result.review.append(make_item(_pair(weak_record, anchor_record, p, s, evidence),
-                                           f"uncertain: record to entity, {len(scored)} candidate(s)"))
-        result.scores += [(weak_record, a, q, linked and i == 0) for i, (q, _, _, _, a, _) in enumerate(scored)
-                          if q >= SCORE_FLOOR or i == 0]
-    return result
+        return sorted(((2.0 ** (s + self.log_lambda - norm) / denom, s, entity, w, a, ev)
+                       for s, entity, w, a, ev in candidates), key=lambda t: (-t[0], t[2]))
 
 
 def _pair(a: str, b: str, p: float, weight: float, evidence: dict) -> dict:

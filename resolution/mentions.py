@@ -18,14 +18,18 @@ Each candidate gets a likelihood ratio 2^S in bits, as in record-to-entity match
 - unit (the mention's own — 作者单位 in an author table —, else the record's for the first
   mention only: 第一作者单位 and 负责人单位 are the first author's and the leader's): one of the
   candidate's units or not, weighted at entity level (`OrgEvidence`);
-- staff: whether the candidate holds a staff number, weighted by how often the mentions of that
-  relationship the first pass linked name staff against the share of staff among our people
-  (`StaffEvidence`; +1 bit for staff until measured);
-- in a second pass that uses the graph around the record: +4 bits when the candidate advises or
-  is advised by a person already linked from the same record (a PhD student co-authoring with the
-  supervisor is the case the unit alone cannot settle among namesakes); and, for a co-author
-  without a unit of their own, the record's unit weighted by how often the co-authors linked in
-  the first pass share it (`CoAuthorUnit`: about 0 bits where co-authors come from anywhere).
+- kind: staff, a degree level (培养层次: 博士, 硕士, 本科), a student of unknown level or none of
+  these (`person_kind`), weighed by how often the mentions of that relationship the first pass
+  linked name each kind against its share among our people (`KindEvidence`; +1 bit for staff until
+  measured): authors are staff and doctoral students, seldom undergraduates;
+- in a second pass that uses the graph around the record, in rounds (a mention linked in one
+  vouches for its co-authors in the next): whether one of the candidate's advisors, or students,
+  is linked from the same record, and whether none is named there at all — measured per role on
+  the linked mentions (`FlagEvidence`: a PhD student publishes with the supervisor, so a student
+  named without one is unlikely to be that student; a supervisor often publishes without
+  students); and, for a co-author without a unit of their own, the record's unit weighted by how
+  often the co-authors linked in the first pass share it (`CoAuthorUnit`: about 0 bits where
+  co-authors come from anywhere).
 
 The posterior over "candidate i" and "outside the university" (`Outsiders` in
 resolution/entity_match.py: how many mentions find no candidate, how often an outsider's name meets
@@ -40,22 +44,26 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 
 from ingest.standardise import is_han, standardise_name
-from resolution.entity_evidence import CoAuthorUnit, NameWeights, OrgEvidence, Outsiders, StaffEvidence
+from resolution.entity_evidence import (CoAuthorUnit, FlagEvidence, KindEvidence, NameWeights, OrgEvidence,
+                                        Outsiders, person_kind)
 from resolution.entity_match import SCORE_FLOOR
 from resolution.person_linkage import review_item_id
 
 NAME_MATCHES = ("name", "author_name")
-ADVISING_BITS = 4.0
+# Before it is measured (FlagEvidence): an advisor or student linked from the same record.
+ADVISING_PRIOR_BITS = 4.0
+# Rounds of the second pass: a mention linked in one may vouch for a co-author's in the next.
+SECOND_PASS_ROUNDS = 3
 SHOWN_CANDIDATES = 10
 LEADERS = 20  # candidates scored one by one; the rest weigh as one mass
-# Before it is measured (StaffEvidence): authors, leaders and custodians are staff more often than not.
+# Before it is measured (FlagEvidence): authors, leaders and custodians are staff more often than not.
 STAFF_PRIOR_BITS = 1.0
 # A romanised name read in its less likely order (`Wei Zhang` as 魏章 rather than 张伟): that share
 # of the likely order's m.
@@ -105,7 +113,7 @@ def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | No
               SELECT 1 FROM dwd_relation i WHERE i.record_id = r.record_id AND i.rel_type = r.rel_type
                 AND i.match_on NOT IN {NAME_MATCHES} AND i.stated_by IS NOT DISTINCT FROM r.stated_by)
         ORDER BY 1, 2, 3""").fetchall()
-    advising = _advising(con)
+    advisors = _advisors(con)
     ours = set().union(*(pr["orgs"] for pr in profiles.values()))
     rows = [{"record_id": record_id, "rel_type": rel_type, "position": position, "mention": text, "keys": keys,
              "unit": unit, "record_unit": None if unit else record_unit}
@@ -124,33 +132,17 @@ def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | No
     for row in rows:
         row["outside"] = outsiders.log_mass(row["unit"] in ours)
         row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
-    # how often each relationship names staff, measured on what the first pass linked, replaces the prior
-    prior = StaffEvidence(prior_bits=STAFF_PRIOR_BITS)
-    for rel_type, staff in _staff_evidence(rows, profiles).items():
-        if not staff.measured:
+    # the kinds of people each relationship names, measured on what the first pass linked, replace the prior
+    prior = KindEvidence(prior_bits=STAFF_PRIOR_BITS)
+    for rel_type, kind in _kind_evidence(rows, profiles).items():
+        if not kind.measured:
             continue  # the prior stays
-        result.notes.append(staff.describe(rel_type))
+        result.notes.append(kind.describe(rel_type))
         for row in (r for r in rows if r["rel_type"] == rel_type):
-            row["scored"] = {m: s - prior.weight(profiles[m]["staff"]) + staff.weight(profiles[m]["staff"])
+            row["scored"] = {m: s - prior.weight(profiles[m]["kind"]) + kind.weight(profiles[m]["kind"])
                              for m, s in row["scored"].items()}
             row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
-    # second pass: the people already linked from the same record vouch for their advisors and
-    # students, and the record's unit speaks for co-authors as far as the linked ones say it does
-    linked_in: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        if row["master_id"]:
-            linked_in[row["record_id"]].add(row["master_id"])
-    co_unit = CoAuthorUnit.measure(rows, profiles, org.u_same)
-    if co_unit.measured:
-        result.notes.append(co_unit.describe())
-    for row in rows:
-        if row["rule"] != "ambiguous":
-            continue
-        near = set().union(*(advising.get(m, set()) for m in linked_in[row["record_id"]]))
-        rule = "mention:name+advising" if near & row["scored"].keys() else "mention:name+co-author unit"
-        row["scored"] = {m: s + (ADVISING_BITS if m in near else 0.0)
-                         + co_unit.weight(row["record_unit"], profiles[m]["orgs"]) for m, s in row["scored"].items()}
-        row.update(_decide(row, log_lambda, match_threshold, rule))
+    _second_pass(rows, profiles, advisors, org, result, log_lambda, match_threshold)
     out = []
     for row in rows:
         item = f"mention:{row['record_id']}:{row['rel_type']}:{row['position']}"
@@ -321,14 +313,13 @@ def _decide(row: dict, log_lambda: float, match_threshold: float, rule: str) -> 
     return {"master_id": None, "rule": "ambiguous", "score": p, "posterior": posterior}
 
 
-def _staff_evidence(rows: list[dict], profiles: dict[str, dict]) -> dict[str, StaffEvidence]:
-    """Per relationship (AUTHOR_OF, LEADS, ...): StaffEvidence from the mentions linked so far."""
-    u = sum(1 for p in profiles.values() if p["staff"]) / len(profiles)
+def _kind_evidence(rows: list[dict], profiles: dict[str, dict]) -> dict[str, KindEvidence]:
+    """Per relationship (AUTHOR_OF, LEADS, ...): which kinds of people the mentions linked so far name."""
+    people = Counter(p["kind"] for p in profiles.values())
     out = {}
     for rel_type in sorted({r["rel_type"] for r in rows}):
-        linked = [r["master_id"] for r in rows if r["rel_type"] == rel_type and r["master_id"]]
-        out[rel_type] = StaffEvidence.measure(sum(1 for m in linked if profiles[m]["staff"]), len(linked), u,
-                                              STAFF_PRIOR_BITS)
+        linked = Counter(profiles[r["master_id"]]["kind"] for r in rows if r["rel_type"] == rel_type and r["master_id"])
+        out[rel_type] = KindEvidence.measure(linked, people, STAFF_PRIOR_BITS)
     return out
 
 
@@ -357,8 +348,8 @@ def _org_evidence(con: duckdb.DuckDBPyConnection) -> OrgEvidence:
     return OrgEvidence.measure(groups, orgs, set())
 
 
-def _advising(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    """Master person -> the masters they advise or are advised by (ADVISES by staff number)."""
+def _advisors(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    """Master person -> the masters who advise them (ADVISES by staff number)."""
     out: dict[str, set[str]] = defaultdict(set)
     for student, advisor in con.execute("""
             SELECT DISTINCT ls.master_id, lt.master_id
@@ -367,18 +358,105 @@ def _advising(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
             JOIN dwd_person_record p ON p.staff_no = r.target_value
             JOIN res_link lt ON lt.member_id = p.record_id AND lt.entity_type = 'Person'
             WHERE r.rel_type = 'ADVISES' AND r.match_on = 'staff_no'""").fetchall():
-        out[student].add(advisor)
-        out[advisor].add(student)
+        if student != advisor:
+            out[student].add(advisor)
     return out
+
+
+def _second_pass(rows: list[dict], profiles: dict[str, dict], advisors: dict[str, set[str]], org: OrgEvidence,
+                 result: MentionResult, log_lambda: float, match_threshold: float) -> None:
+    """The ambiguous mentions again, with the graph around the record: whether a candidate's advisor
+    or student is linked from the same record (measured per role: students are named with their
+    supervisor, supervisors often without a student), and for a co-author without a unit the
+    record's unit as far as the linked co-authors share it. In rounds: a mention linked in one
+    vouches for its co-authors in the next. A partner who is only a candidate of another ambiguous
+    mention of the record neither vouches nor counts as missing."""
+    students: dict[str, set[str]] = defaultdict(set)
+    for student, theirs in advisors.items():
+        for advisor in theirs:
+            students[advisor].add(student)
+    # (what is named, a candidate's partners, the people each partner is partner of)
+    roles = [("a student's advisor 学生的导师", advisors, students),
+             ("an advisor's student 导师的学生", students, advisors)]
+    linked_in: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row["master_id"]:
+            linked_in[row["record_id"]].add(row["master_id"])
+    evidence = [_advising_evidence(rows, partners_of, inverse, linked_in, len(profiles))
+                for _, partners_of, inverse in roles]
+    result.notes += [e.describe(f"advising 指导关系 ({what} named in the record)", "for anyone")
+                     for (what, _, _), e in zip(roles, evidence, strict=True) if e.measured]
+    co_unit = CoAuthorUnit.measure(rows, profiles, org.u_same)
+    if co_unit.measured:
+        result.notes.append(co_unit.describe())
+    pending = [r for r in rows if r["rule"] == "ambiguous"]
+    base = {id(r): {m: s + co_unit.weight(r["record_unit"], profiles[m]["orgs"]) for m, s in r["scored"].items()}
+            for r in pending}
+    for _ in range(SECOND_PASS_ROUNDS):
+        in_record: dict[str, list[dict]] = defaultdict(list)
+        for row in pending:
+            in_record[row["record_id"]].append(row)
+        linked_now = []
+        for row in pending:
+            linked = linked_in[row["record_id"]]
+            maybe = set().union(*(set(o["scored"]) for o in in_record[row["record_id"]] if o is not row))
+            vouched, scored = False, {}
+            for m, s in base[id(row)].items():
+                for (_, partners_of, _), weight in zip(roles, evidence, strict=True):
+                    partners = partners_of.get(m)
+                    if not partners:
+                        continue
+                    if partners & linked:
+                        s += weight.weight(True)
+                        vouched = True
+                    elif not partners & maybe:
+                        s += weight.weight(False)
+                scored[m] = s
+            row["scored"] = scored
+            row.update(_decide(row, log_lambda, match_threshold,
+                               "mention:name+advising" if vouched else "mention:name+record context"))
+            if row["master_id"]:
+                linked_now.append(row)
+        if not linked_now:
+            break
+        for row in linked_now:
+            linked_in[row["record_id"]].add(row["master_id"])
+        pending = [r for r in pending if not r["master_id"]]
+
+
+def _advising_evidence(rows: list[dict], partners_of: dict[str, set[str]], inverse: dict[str, set[str]],
+                       linked_in: dict[str, set[str]], people: int) -> FlagEvidence:
+    """One role: of the linked mentions whose person has partners in it, the share with one of them
+    named in the same record — linked, or a candidate of one of its ambiguous mentions (m) —,
+    against the chance for a random person with partners in that role (u: how many such people are
+    partners of someone the record links, over all of them)."""
+    unsettled: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        if row["rule"] == "ambiguous":
+            unsettled[row["record_id"]] |= set(row["scored"])
+    yes = n = 0
+    chance = 0.0
+    for row in rows:
+        partners = partners_of.get(row["master_id"] or "")
+        if not partners:
+            continue
+        others = linked_in[row["record_id"]] - {row["master_id"]}
+        n += 1
+        yes += bool(partners & (others | unsettled[row["record_id"]]))
+        chance += len(set().union(*(inverse.get(o, set()) for o in others))) / len(partners_of)
+    u = min(max(chance / n, 1.0 / max(people, 2)), 0.5) if n else 0.5
+    return FlagEvidence.measure(yes, n, u, ADVISING_PRIOR_BITS)
 
 
 def _person_profiles(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     rows = con.execute("""
-        SELECT l.master_id, list(DISTINCT p.org_name), bool_or(p.staff_no IS NOT NULL), list(DISTINCT m.target_value)
+        SELECT l.master_id, list(DISTINCT p.org_name), bool_or(p.staff_no IS NOT NULL), list(DISTINCT m.target_value),
+               min(p.degree_level), bool_or(p.student_no IS NOT NULL)
         FROM res_link l JOIN dwd_person_record p ON p.record_id = l.member_id
         LEFT JOIN dwd_relation m ON m.record_id = p.record_id AND m.rel_type = 'MEMBER_OF'
         WHERE l.entity_type = 'Person' GROUP BY 1""").fetchall()
     out = {}
-    for master, orgs, staff, units in rows:
-        out[master] = {"orgs": {o for o in (orgs or []) + (units or []) if o}, "staff": bool(staff)}
+    for master, orgs, staff, units, degree_level, student in rows:
+        out[master] = {"orgs": {o for o in (orgs or []) + (units or []) if o},
+                       "kind": person_kind(bool(staff), degree_level, bool(student))}
     return out

@@ -26,7 +26,7 @@ import pyarrow as pa
 from resolution.clusters import ConstrainedUnionFind
 from resolution.engines import MODEL_MEMORY_LIMIT, open_engine
 from resolution.entity_evidence import NameWeights
-from resolution.entity_match import SCORE_FLOOR, EntityMatch, ensure_score_tables, match_clusters
+from resolution.entity_match import SCORE_FLOOR, EntityMatch, RecordFacts, ensure_score_tables, match_clusters
 from resolution.exact import STRONG_IDENTIFIERS, Clustering, add_records, finish, identifier_rows, link_identifiers
 from resolution.held_back import score_held_back
 from resolution.person_model import PERSON_INPUT_SQL, train
@@ -130,10 +130,10 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
                                               "or a steward's 'not the same'"))
         with clock.stage("record-to-entity matching 记录对实体匹配"):
             strong = {r.record_id for r in rows if any(getattr(r, kind) for kind in STRONG_IDENTIFIERS)}
-            orgs = dict(zip(records.column("unique_id").to_pylist(), records.column("org").to_pylist(), strict=True))
+            facts = _record_facts(con, records)
             entities = EntityMatch()
             for what, is_item, is_anchor in _entity_passes(strong):
-                found = match_clusters(model.con, scored, uf, what, is_item, is_anchor, orgs, rule,
+                found = match_clusters(model.con, scored, uf, what, is_item, is_anchor, facts, rule,
                                        options.match_threshold, options.review_threshold, decided, _item)
                 entities.absorb(found)
             disagree = model.disagreement_weights(STRONG_IDENTIFIERS)
@@ -169,6 +169,17 @@ def _store_pair_scores(con: duckdb.DuckDBPyConnection, model_con: duckdb.DuckDBP
         con.register("_pair_scores", pa.Table.from_batches([batch]))
         con.execute("INSERT INTO res_pair_score SELECT * FROM _pair_scores")
         con.unregister("_pair_scores")
+
+
+def _record_facts(con: duckdb.DuckDBPyConnection, records: pa.Table) -> RecordFacts:
+    """Each Person record's unit, source and what says which kind of person it is."""
+    ids = records.column("unique_id").to_pylist()
+    levels = dict(con.execute("SELECT record_id, degree_level FROM dwd_person_record "
+                              "WHERE degree_level IS NOT NULL").fetchall())
+    roles = {r: (staff is not None, levels.get(r), student is not None) for r, staff, student in zip(
+        ids, records.column("staff_no").to_pylist(), records.column("student_no").to_pylist(), strict=True)}
+    return RecordFacts(dict(zip(ids, records.column("org").to_pylist(), strict=True)),
+                       dict(zip(ids, records.column("source").to_pylist(), strict=True)), roles)
 
 
 def _entity_passes(strong: set[str]):

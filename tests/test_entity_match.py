@@ -5,7 +5,9 @@ weakly identified ones.
 
 Planted: payees with a unique name (linked), two namesakes in one college (one review item, no
 link), an outsider who shares a staff member's name but names their own institution (not linked),
-and a card whose staff number was typed with two digits swapped (linked to its person)."""
+a card whose staff number was typed with two digits swapped (linked to its person), and a payee
+whose name a staff member and an undergraduate of one college share (the staff member's: the
+payees linked so far are all staff)."""
 
 from __future__ import annotations
 
@@ -87,6 +89,19 @@ sources:
       收款人: {property: name}
       收款人单位: {property: org_name}
       银行卡号: {property: bank_account}
+  - name: students
+    path: students.csv
+    format: csv
+    system: JW
+    system_name: 教务管理系统
+    department: 教务处
+    table: 本科生
+    entity_type: Person
+    record_key: [学号]
+    fields:
+      学号: {property: student_no}
+      姓名: {property: name}
+      学院: {property: org_name}
 """
 
 
@@ -114,8 +129,8 @@ def _university(folder: Path) -> dict:
     swapped = no[1] + no[0] + no[2:]
     assert swapped not in {r[0] for r in hr}
     card[typo_of][2] = swapped
-    # forty staff with unique names are paid, some twice into one account
-    paid = list(range(10, 50))
+    # 200 staff with unique three-character names are paid, some twice into one account
+    paid = [i for i in range(10, 300) if len(staff[i][0]) == 3][:200]
     for n, i in enumerate(paid):
         account = f"6222{rng.randrange(10**14, 10**15)}"
         for _ in range(1 + n % 2):
@@ -124,12 +139,25 @@ def _university(folder: Path) -> dict:
     payees.append(["CW900002", OUTSIDER[0], OUTSIDER[1], f"6217{rng.randrange(10**14, 10**15)}"])
     for i in range(12):  # other outside payees, with names nobody here bears
         payees.append([f"CW9100{i:02d}", f"欧阳{GIVEN[i]}{GIVEN[-i - 1]}", "北京大学", f"6217{rng.randrange(10**14, 10**15)}"])
+    # undergraduates: most of a university, none of them paid; one shares a staff member's name and college
+    students = []
+    while len(students) < 300:
+        name = rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.choice([1, 2])))
+        if name not in names:
+            names.add(name)
+            students.append([f"2024{len(students):04d}", name, rng.choice(UNITS)])
+    staff_and_student = next(i for i in range(300) if i not in paid and i != typo_of)
+    students.append(["20249999", staff[staff_and_student][0], staff[staff_and_student][1]])
+    payees.append(["CW800001", staff[staff_and_student][0], staff[staff_and_student][1],
+                   f"6222{rng.randrange(10**14, 10**15)}"])
+    write_csv(folder, "students", ["学号", "姓名", "学院"], students)
     write_csv(folder, "hr", ["工号", "姓名", "性别", "出生日期", "单位"], hr)
     write_csv(folder, "library", ["读者证号", "姓名", "单位"], library)
     write_csv(folder, "card", ["卡号", "姓名", "关联工号", "部门", "性别"], card)
     write_csv(folder, "payees", ["流水号", "收款人", "收款人单位", "银行卡号"], payees)
     (folder / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
-    return {"staff": hr, "paid": [hr[i][0] for i in paid], "typo_card": card[typo_of][0], "typo_staff": no}
+    return {"staff": hr, "paid": [hr[i][0] for i in paid], "typo_card": card[typo_of][0], "typo_staff": no,
+            "staff_and_student": hr[staff_and_student][0]}
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +184,7 @@ def test_a_payee_with_a_unique_name_and_the_right_unit_joins_its_staff_member(re
     planted, links, _, _, payees, _ = resolved
     by_name = {r[1]: r[0] for r in planted["staff"]}
     internal = [p for p in payees if p[0].startswith("CW0")]
-    assert len(internal) == 60
+    assert len(internal) == len(planted["paid"]) * 3 // 2
     for key, name, _, _ in internal:
         master, rule = links[("payees", key)]
         assert master == links[("hr", by_name[name])][0], (key, name)
@@ -206,3 +234,13 @@ def test_the_review_item_shows_the_evidence_weighed_against_the_entity(resolved)
     evidence = json.loads(item[4])
     assert evidence["name"] > 0 and evidence["org"] > 0, evidence
     assert 0.3 < item[3] < 0.7, item  # two candidates fit equally: about half each
+
+
+def test_a_payee_is_the_staff_member_not_the_undergraduate_of_the_same_name(resolved):
+    """Payees linked by a unique name are all staff: the kind of person weighs for the namesakes
+    (KindEvidence, measured per source), where name and college alone split the posterior."""
+    planted, links, _, _, _, output = resolved
+    master, rule = links[("payees", "CW800001")]
+    assert master == links[("hr", planted["staff_and_student"])][0], rule
+    assert master != links[("students", "20249999")][0]
+    assert "kind 人员类别 (payees" in output.replace("\n", " ")

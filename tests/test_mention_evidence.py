@@ -3,7 +3,7 @@ run through the real command line:
 
 - a romanised author is weighed by how many of our people carry the name's pinyin key: `Mingqian
   Wu` meets one person and links, `Wei Zhang` meets three 张伟 and stays a steward's question;
-- whether a candidate is staff counts as much as the university's own author lists say: where
+- whether a candidate is staff (their kind) counts as much as the university's own author lists say: where
   the authors linked by a unique name are staff, an author 王芳 of a college with one staff 王芳
   and two student 王芳 is the staff member's."""
 
@@ -170,7 +170,7 @@ def test_the_share_of_staff_among_linked_authors_settles_namesakes(university):
     assert mentions[("outputs:CGW", 1)] == ("hr:100001", "mention:name")  # the staff 王芳, not a student
 
 
-def test_the_staff_evidence_is_reported(university):
+def test_the_kind_evidence_is_reported(university):
     with Lakehouse(Workspace.at(university).lakehouse, read_only=True) as lake:
         notes = lake.con.execute("SELECT message FROM res_run ORDER BY started_at DESC LIMIT 1").fetchone()[0]
-    assert "staff 在职 (AUTHOR_OF)" in notes
+    assert "kind 人员类别 (AUTHOR_OF; of those linked / of our people, bits): staff 教职工" in notes
