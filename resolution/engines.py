@@ -50,6 +50,9 @@ class ComparisonSql:
     def damerau_levenshtein(self, left: str, right: str) -> str:
         return f"{self.splink_dialect.damerau_levenshtein_function_name}({left}, {right})"
 
+    def levenshtein(self, left: str, right: str) -> str:
+        return f"{self.splink_dialect.levenshtein_function_name}({left}, {right})"
+
     def lists_overlap(self, left: str, right: str) -> str:
         raise NotImplementedError
 

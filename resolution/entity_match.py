@@ -96,9 +96,13 @@ class RecordFacts:
         return person_kind(any(r[0] for r in roles), min((r[1] for r in roles if r[1]), default=None),
                            any(r[2] for r in roles))
 
-    def source(self, members: list[str]) -> str | None:
-        return Counter(self.sources[m] for m in members if m in self.sources).most_common(1)[0][0] \
-            if any(m in self.sources for m in members) else None
+    def side(self, members: list[str]) -> tuple[str, str] | None:
+        """The members' (most common) source, and the kind of person its records among them say."""
+        sources = Counter(self.sources[m] for m in members if m in self.sources)
+        if not sources:
+            return None
+        source = sources.most_common(1)[0][0]
+        return source, self.kind([m for m in members if self.sources.get(m) == source])
 
 
 def cluster_table(groups: dict[str, list[str]], items: set[str], anchors: set[str]) -> pa.Table:
@@ -191,11 +195,11 @@ def match_clusters(con: duckdb.DuckDBPyConnection, predictions: str, uf: Constra
     # kinds; most certain first in each
     held = [(item, candidates) for item, candidates in context.most_certain_first(by_item.items())
             if not context.decide(item, candidates, final=False)]
-    evidence = _kind_evidence(uf, groups, facts, anchors, {facts.source(groups[i]) for i, _ in held})
-    result.notes += [e.describe(source) for source, (e, _) in sorted(evidence.items()) if e.measured]
+    evidence = _kind_evidence(uf, groups, facts, anchors, {facts.side(groups[i]) for i, _ in held})
+    result.notes += [e.describe(f"{source}, {own}") for (source, own), (e, _) in sorted(evidence.items()) if e.measured]
     weighed = []
     for item, candidates in held:
-        kind, kinds = evidence.get(facts.source(groups[item]), (None, {}))
+        kind, kinds = evidence.get(facts.side(groups[item]), (None, {}))
         if kind is not None and kind.measured:
             candidates = [(s + kind.weight(kinds[entity]), entity, w, a, {**ev, "kind": kind.weight(kinds[entity])})
                           for s, entity, w, a, ev in candidates]
@@ -206,26 +210,35 @@ def match_clusters(con: duckdb.DuckDBPyConnection, predictions: str, uf: Constra
 
 
 def _kind_evidence(uf: ConstrainedUnionFind, groups: dict[str, list[str]], facts: RecordFacts, anchors: set[str],
-                   sources: set[str | None]) -> dict[str, tuple[KindEvidence, dict[str, str]]]:
-    """Per source of the items still open: the kinds of the entities with an identifier its records
-    belong to now (each entity once), against the kinds of all those entities; and each entity's
-    kind. A kind is read from the entity's records of other sources only: a staff system's records
-    would otherwise make every entity they belong to staff, and say nothing."""
+                   sides: set[tuple[str, str] | None]) -> dict[tuple[str, str], tuple[KindEvidence, dict[str, str]]]:
+    """Per side of the items still open — their source and the kind of person their own records say
+    (a card holding a staff number is a staff member's card, a payee says nothing) —: the kinds of
+    the entities with an identifier that the records of that side belong to now (each entity once),
+    against the kinds of all those entities; and each entity's kind. A kind is read from the
+    entity's records of other sources only: a staff system's records would otherwise make every
+    entity they belong to staff, and say nothing."""
     base = {c: facts.kind(groups[c]) for c in anchors}
-    held_by = {c: {facts.sources.get(m) for m in groups[c]} for c in anchors}
+    sources = {side[0] for side in sides if side}
     of_anchor = {uf.find(groups[c][0]): c for c in anchors}
-    linked: dict[str, set[str]] = defaultdict(set)
+    linked: dict[tuple[str, str], set[str]] = defaultdict(set)
+    held_by: dict[str, set[str]] = defaultdict(set)  # source -> the anchors holding its records
+    for c in anchors:
+        for m in groups[c]:
+            held_by[facts.sources.get(m)].add(c)
     for members in groups.values():
         for m in members:
             source = facts.sources.get(m)
             if source in sources and (anchor := of_anchor.get(uf.find(m))) is not None:
-                linked[source].add(anchor)
+                linked[(source, facts.kind([m]))].add(anchor)
     out = {}
-    for source in sources - {None}:
-        kinds = {**base, **{c: facts.kind([m for m in groups[c] if facts.sources.get(m) != source])
-                            for c in anchors if source in held_by[c]}}
-        out[source] = (KindEvidence.measure(Counter(kinds[a] for a in linked[source]), Counter(kinds.values())),
-                       kinds)
+    by_source: dict[str, dict[str, str]] = {}
+    for side in sides - {None}:
+        source = side[0]
+        if source not in by_source:
+            by_source[source] = {**base, **{c: facts.kind([m for m in groups[c] if facts.sources.get(m) != source])
+                                           for c in held_by[source]}}
+        kinds = by_source[source]
+        out[side] = (KindEvidence.measure(Counter(kinds[a] for a in linked[side]), Counter(kinds.values())), kinds)
     return out
 
 

@@ -137,6 +137,10 @@ MAX_BLOCK = 50
 # with a typo fails its check character and never reaches resolution).
 TYPO_IDENTIFIERS = ("staff_no", "student_no", "passport_no")
 TYPO_LEVEL = "one typo (a changed, missing or swapped character)"
+# Two neighbouring characters swapped (Damerau-Levenshtein 1, Levenshtein 2): how a number is mistyped
+# by hand, and rare between two people's numbers even where numbers are issued in sequence (the
+# next student's number differs in one digit, not by a swap), so a level of its own.
+SWAP_LEVEL = "two neighbouring characters swapped"
 DATE_TYPO_LEVEL = "one typo in the date (a changed or swapped digit: 1981 / 1918)"
 
 
@@ -229,10 +233,12 @@ def _settings(blocking: list[tuple[str, ...]], capped: set[int], term_frequencie
 def _identifier(column: str, cl, cll, sql: ComparisonSql):
     return cl.CustomComparison(
         output_column_name=column,
-        comparison_description=f"{column}: exact, one typo, else",
+        comparison_description=f"{column}: exact, swapped characters, one typo, else",
         comparison_levels=[
             cll.NullLevel(column),
             cll.ExactMatchLevel(column),
+            cll.CustomLevel(f"{sql.damerau_levenshtein(f'{column}_l', f'{column}_r')} = 1 AND "
+                            f"{sql.levenshtein(f'{column}_l', f'{column}_r')} = 2", SWAP_LEVEL),
             cll.CustomLevel(f"{sql.damerau_levenshtein(f'{column}_l', f'{column}_r')} <= 1", TYPO_LEVEL),
             cll.ElseLevel(),
         ],
@@ -556,8 +562,8 @@ M_FLOORS = {"name": 0.005, "dob": 0.01, "sex": 0.01, "org": 0.15,
 # flattened by the floors below into no evidence at all.
 PRIOR_M = {"name": (0.75, 0.1, 0.04, 0.04, 0.03, 0.02, 0.02), "dob": (0.85, 0.05, 0.03, 0.03, 0.04),
            "sex": (0.97, 0.03), "org": (0.7, 0.3), "address": (0.5, 0.15, 0.1, 0.05, 0.02, 0.18),
-           "id_number": (0.95, 0.05), "passport_no": (0.85, 0.05, 0.1), "staff_no": (0.85, 0.1, 0.05),
-           "student_no": (0.55, 0.05, 0.4), "email": (0.8, 0.2), "bank_account": (0.8, 0.2)}
+           "id_number": (0.95, 0.05), "passport_no": (0.85, 0.02, 0.03, 0.1), "staff_no": (0.85, 0.04, 0.06, 0.05),
+           "student_no": (0.55, 0.02, 0.03, 0.4), "email": (0.8, 0.2), "bank_account": (0.8, 0.2)}
 
 
 def _apply_prior_m(linker) -> list[str]:
@@ -590,7 +596,7 @@ def _apply_m_floors(linker) -> None:
             continue
         levels = [lv for lv in comparison.comparison_levels if not lv.is_null_level]
         # a typo level is evidence for a match, never against one: it needs only a token floor
-        ms = [max(_trained_m(lv), TYPO_M_FLOOR if lv.label_for_charts in (TYPO_LEVEL, DATE_TYPO_LEVEL) else floor)
+        ms = [max(_trained_m(lv), TYPO_M_FLOOR if lv.label_for_charts in (SWAP_LEVEL, TYPO_LEVEL, DATE_TYPO_LEVEL) else floor)
               for lv in levels]
         total = sum(ms)
         for lv, m in zip(levels, ms, strict=True):

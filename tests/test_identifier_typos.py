@@ -118,6 +118,15 @@ def test_swapped_digits_do_not_merge_two_people(ran):
         assert not links[key][1].startswith("exact:"), (key, links[key])
 
 
+def test_swapped_digits_whose_name_agrees_join_their_person(ran):
+    """王燕诺's card carries 200003 for her 200030: two neighbouring digits swapped, a level of the
+    model's own (SWAP_LEVEL), as the name and the swap outweigh the number's disagreement."""
+    ws, links = ran
+    assert links["K003"][0] == links["H004"][0], links["K003"]
+    result = CliRunner().invoke(app, ["model", "--workspace", str(ws)], env={"COLUMNS": "200"})
+    assert "two neighbouring characters swapped" in result.output
+
+
 def test_a_romanised_name_and_a_married_name_still_link_by_rule(ran):
     _, links = ran
     assert links["K001"] == (links["H001"][0], "exact:staff_no")  # 张伟 / ZHANG Wei
