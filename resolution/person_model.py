@@ -200,7 +200,7 @@ def _settings(blocking: list[tuple[str, ...]], capped: set[int], term_frequencie
             cll.CustomLevel(f"{sql.jaro_winkler('address_l', 'address_r')} >= 0.9", "address Jaro-Winkler >= 0.9"),
             cll.CustomLevel(sql.half_the_words("address_l", "address_r"), "half the words of the address or more"),
             cll.CustomLevel("postcode_l = postcode_r", "same postcode"),
-            cll.CustomLevel(f"{sql.damerau_levenshtein('postcode_l', 'postcode_r')} <= 1", "postcode one typo"),
+            cll.CustomLevel(sql.within_one_typo("postcode_l", "postcode_r"), "postcode one typo"),
             cll.ElseLevel(),
         ],
     )
@@ -211,8 +211,7 @@ def _settings(blocking: list[tuple[str, ...]], capped: set[int], term_frequencie
             cll.NullLevel("dob"),
             cll.CustomLevel("dob_l = dob_r AND NOT dob_month_only_l AND NOT dob_month_only_r", "same day"),
             cll.CustomLevel(f"{sql.year_month('dob_l')} = {sql.year_month('dob_r')}", "same month"),
-            cll.CustomLevel(f"{sql.damerau_levenshtein(sql.date_digits('dob_l'), sql.date_digits('dob_r'))} <= 1",
-                            DATE_TYPO_LEVEL),
+            cll.CustomLevel(sql.within_one_typo(sql.date_digits("dob_l"), sql.date_digits("dob_r")), DATE_TYPO_LEVEL),
             cll.CustomLevel("year(dob_l) = year(dob_r)", "same year"),
             cll.ElseLevel(),
         ],
@@ -237,9 +236,8 @@ def _identifier(column: str, cl, cll, sql: ComparisonSql):
         comparison_levels=[
             cll.NullLevel(column),
             cll.ExactMatchLevel(column),
-            cll.CustomLevel(f"{sql.damerau_levenshtein(f'{column}_l', f'{column}_r')} = 1 AND "
-                            f"{sql.levenshtein(f'{column}_l', f'{column}_r')} = 2", SWAP_LEVEL),
-            cll.CustomLevel(f"{sql.damerau_levenshtein(f'{column}_l', f'{column}_r')} <= 1", TYPO_LEVEL),
+            cll.CustomLevel(sql.swapped(f"{column}_l", f"{column}_r"), SWAP_LEVEL),
+            cll.CustomLevel(sql.within_one_typo(f"{column}_l", f"{column}_r"), TYPO_LEVEL),
             cll.ElseLevel(),
         ],
     )
