@@ -92,9 +92,15 @@ class RecordFacts:
     roles: dict[str, tuple[bool, str | None, bool]] = field(default_factory=dict)
 
     def kind(self, members: list[str]) -> str:
-        roles = [self.roles[m] for m in members if m in self.roles]
-        return person_kind(any(r[0] for r in roles), min((r[1] for r in roles if r[1]), default=None),
-                           any(r[2] for r in roles))
+        degree, student = None, False
+        for m in members:
+            staff, level, enrolled = self.roles.get(m, (False, None, False))
+            if staff:
+                return person_kind(True, None, False)
+            if level and (degree is None or level < degree):
+                degree = level
+            student = student or enrolled
+        return person_kind(False, degree, student)
 
     def side(self, members: list[str]) -> tuple[str, str] | None:
         """The members' (most common) source, and the kind of person its records among them say."""
@@ -217,29 +223,27 @@ def _kind_evidence(uf: ConstrainedUnionFind, groups: dict[str, list[str]], facts
     against the kinds of all those entities; and each entity's kind. A kind is read from the
     entity's records of other sources only: a staff system's records would otherwise make every
     entity they belong to staff, and say nothing."""
-    base = {c: facts.kind(groups[c]) for c in anchors}
     sources = {side[0] for side in sides if side}
     of_anchor = {uf.find(groups[c][0]): c for c in anchors}
     linked: dict[tuple[str, str], set[str]] = defaultdict(set)
-    held_by: dict[str, set[str]] = defaultdict(set)  # source -> the anchors holding its records
-    for c in anchors:
-        for m in groups[c]:
-            held_by[facts.sources.get(m)].add(c)
     for members in groups.values():
         for m in members:
             source = facts.sources.get(m)
             if source in sources and (anchor := of_anchor.get(uf.find(m))) is not None:
                 linked[(source, facts.kind([m]))].add(anchor)
-    out = {}
-    by_source: dict[str, dict[str, str]] = {}
-    for side in sides - {None}:
-        source = side[0]
-        if source not in by_source:
-            by_source[source] = {**base, **{c: facts.kind([m for m in groups[c] if facts.sources.get(m) != source])
-                                           for c in held_by[source]}}
-        kinds = by_source[source]
-        out[side] = (KindEvidence.measure(Counter(kinds[a] for a in linked[side]), Counter(kinds.values())), kinds)
-    return out
+    # each anchor's kind, and its kind without each of those sources' records: one pass over members
+    kinds: dict[str, dict[str, str]] = {source: {} for source in sources}
+    for c in anchors:
+        by_source: dict[str, list[str]] = defaultdict(list)
+        for m in groups[c]:
+            by_source[facts.sources.get(m)].append(m)
+        whole = facts.kind(groups[c])
+        for source in sources:
+            kinds[source][c] = whole if source not in by_source else \
+                facts.kind([m for other, ms in by_source.items() if other != source for m in ms])
+    return {side: (KindEvidence.measure(Counter(kinds[side[0]][a] for a in linked[side]),
+                                        Counter(kinds[side[0]].values())), kinds[side[0]])
+            for side in sides - {None}}
 
 
 @dataclass

@@ -393,13 +393,14 @@ def _second_pass(rows: list[dict], profiles: dict[str, dict], advisors: dict[str
     base = {id(r): {m: s + co_unit.weight(r["record_unit"], profiles[m]["orgs"]) for m, s in r["scored"].items()}
             for r in pending}
     for _ in range(SECOND_PASS_ROUNDS):
-        in_record: dict[str, list[dict]] = defaultdict(list)
+        # how many of a record's open mentions name each candidate: a partner named by another one
+        named: dict[str, Counter] = defaultdict(Counter)
         for row in pending:
-            in_record[row["record_id"]].append(row)
+            named[row["record_id"]].update(row["scored"].keys())
         linked_now = []
         for row in pending:
-            linked = linked_in[row["record_id"]]
-            maybe = set().union(*(set(o["scored"]) for o in in_record[row["record_id"]] if o is not row))
+            linked, others = linked_in[row["record_id"]], named[row["record_id"]]
+            own = row["scored"].keys()
             vouched, scored = False, {}
             for m, s in base[id(row)].items():
                 for (_, partners_of, _), weight in zip(roles, evidence, strict=True):
@@ -409,7 +410,7 @@ def _second_pass(rows: list[dict], profiles: dict[str, dict], advisors: dict[str
                     if partners & linked:
                         s += weight.weight(True)
                         vouched = True
-                    elif not partners & maybe:
+                    elif not any(others[p] > (p in own) for p in partners):
                         s += weight.weight(False)
                 scored[m] = s
             row["scored"] = scored
@@ -421,7 +422,9 @@ def _second_pass(rows: list[dict], profiles: dict[str, dict], advisors: dict[str
             break
         for row in linked_now:
             linked_in[row["record_id"]].add(row["master_id"])
-        pending = [r for r in pending if not r["master_id"]]
+        # the next round weighs again only the records where someone was linked: nothing else changed
+        touched = {row["record_id"] for row in linked_now}
+        pending = [r for r in pending if not r["master_id"] and r["record_id"] in touched]
 
 
 def _advising_evidence(rows: list[dict], partners_of: dict[str, set[str]], inverse: dict[str, set[str]],
