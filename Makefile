@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/corpus_bench.py
 	$(BIN)/python bench/linkage_baseline_bench.py
 	$(BIN)/python bench/resolution_bench.py
+	$(BIN)/python bench/incremental_bench.py
 	$(BIN)/python bench/graph_build_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/graph_backends_bench.py

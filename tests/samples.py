@@ -11,6 +11,32 @@ def persons_without_id_number(lake, n: int = 2) -> list[tuple[str, str]]:
         GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT ?""", [n]).fetchall()
 
 
+def run_mapping(exports, mapping: str, ws):
+    """Writes `mapping` as exports/mapping.yaml and runs `campus-kg run` on it into `ws` (it must succeed)."""
+    from typer.testing import CliRunner
+
+    from campus_kg.cli import app
+
+    (exports / "mapping.yaml").write_text(mapping, encoding="utf-8")
+    ran = CliRunner().invoke(app, ["run", "--mapping", str(exports / "mapping.yaml"), "--workspace", str(ws)])
+    assert ran.exit_code == 0, ran.output
+    return ws
+
+
+def resolve_notes(ws) -> str:
+    """What the latest resolve of workspace `ws` said of its evidence (res_run.message)."""
+    from campus_kg.workspace import Workspace
+    from ingest.lakehouse import Lakehouse
+
+    with Lakehouse(Workspace.at(ws).lakehouse, read_only=True) as lake:
+        return lake.con.execute("SELECT message FROM res_run ORDER BY started_at DESC LIMIT 1").fetchall()[0][0]
+
+
+def born(i: int) -> str:
+    """A birth date for the i-th person of a small export: namesakes born apart are different people."""
+    return f"{1960 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+
+
 def write_csv(folder, name: str, header: list[str], rows: list[list[str]]) -> None:
     """An export as a UTF-8 CSV file `folder/name.csv`."""
     import csv
@@ -19,3 +45,50 @@ def write_csv(folder, name: str, header: list[str], rows: list[list[str]]) -> No
         writer = csv.writer(fh)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+# Mapping blocks several small universities share (YAML, indented as items of `sources:`): an HR
+# export (工号, 姓名, 出生日期, 所在单位), and a research system's author table (one row per author with
+# the author's own unit) as a mention source of its outputs (docs/mapping.md).
+HR_SOURCE = """  - name: hr
+    path: hr.csv
+    encoding: utf-8
+    system: HR
+    system_name: 人事管理系统
+    department: 人事处
+    table: 教职工
+    entity_type: Person
+    record_key: [工号]
+    fields:
+      工号: {property: staff_no}
+      姓名: {property: name}
+      出生日期: {property: birth_date}
+      所在单位: {property: org_name}
+"""
+AUTHOR_TABLE_SOURCES = """  - name: authors
+    path: authors.csv
+    encoding: utf-8
+    system: KY
+    system_name: 科研管理系统
+    department: 科技处
+    table: 成果作者
+    record_key: [成果编号, 作者序号]
+    mentions:
+      parent: {source: outputs, key: [成果编号]}
+      relationship: AUTHOR_OF
+      name: 作者姓名
+      position: 作者序号
+      properties: {rank: 作者序号}
+      context: {org_name: 作者单位}
+  - name: outputs
+    path: outputs.csv
+    encoding: utf-8
+    system: KY
+    system_name: 科研管理系统
+    department: 科技处
+    table: 科研成果
+    entity_type: Publication
+    record_key: [成果编号]
+    fields:
+      成果名称: {property: title}
+"""

@@ -16,12 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from campus_kg.cli import app
 from campus_kg.workspace import Workspace
 from ingest.lakehouse import Lakehouse
-from tests.samples import write_csv
+from tests.samples import AUTHOR_TABLE_SOURCES, HR_SOURCE, born, resolve_notes, run_mapping, write_csv
 
 COLLEGES = ["物理学院", "化学学院", "数学学院"]
 # Supervisors with unique names, and a PhD student each, unique too: what the first pass links.
@@ -39,21 +37,7 @@ MAPPING = """
 version: 1
 university: 云岭理工大学
 sources:
-  - name: hr
-    path: hr.csv
-    encoding: utf-8
-    system: HR
-    system_name: 人事管理系统
-    department: 人事处
-    table: 教职工
-    entity_type: Person
-    record_key: [工号]
-    fields:
-      工号: {property: staff_no}
-      姓名: {property: name}
-      出生日期: {property: birth_date}
-      所在单位: {property: org_name}
-  - name: graduates
+""" + HR_SOURCE + """  - name: graduates
     path: graduates.csv
     encoding: utf-8
     system: YJS
@@ -84,37 +68,7 @@ sources:
       姓名: {property: name}
       出生日期: {property: birth_date}
       学院: {property: org_name}
-  - name: authors
-    path: authors.csv
-    encoding: utf-8
-    system: KY
-    system_name: 科研管理系统
-    department: 科技处
-    table: 成果作者
-    record_key: [成果编号, 作者序号]
-    mentions:
-      parent: {source: outputs, key: [成果编号]}
-      relationship: AUTHOR_OF
-      name: 作者姓名
-      position: 作者序号
-      properties: {rank: 作者序号}
-      context: {org_name: 作者单位}
-  - name: outputs
-    path: outputs.csv
-    encoding: utf-8
-    system: KY
-    system_name: 科研管理系统
-    department: 科技处
-    table: 科研成果
-    entity_type: Publication
-    record_key: [成果编号]
-    fields:
-      成果名称: {property: title}
-"""
-
-
-def _born(i: int) -> str:
-    return f"{1960 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+""" + AUTHOR_TABLE_SOURCES
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +77,11 @@ def university(tmp_path_factory) -> Path:
     exports = root / "exports"
     exports.mkdir()
     write_csv(exports, "hr", ["工号", "姓名", "出生日期", "所在单位"],
-              [[no, name, _born(i), unit] for i, (no, name, unit) in enumerate(STAFF)])
+              [[no, name, born(i), unit] for i, (no, name, unit) in enumerate(STAFF)])
     write_csv(exports, "graduates", ["学号", "姓名", "出生日期", "院系", "培养层次", "导师工号"],
-              [[no, name, _born(100 + i), unit, "博士", advisor] for i, (no, name, unit, advisor) in enumerate(PHDS)])
+              [[no, name, born(100 + i), unit, "博士", advisor] for i, (no, name, unit, advisor) in enumerate(PHDS)])
     write_csv(exports, "undergraduates", ["学号", "姓名", "出生日期", "学院"],
-              [[no, name, _born(200 + i), unit] for i, (no, name, unit) in enumerate(UNDERGRADUATES)])
+              [[no, name, born(200 + i), unit] for i, (no, name, unit) in enumerate(UNDERGRADUATES)])
     # each supervisor first author with the student second; a few undergraduates' namesakes stay outside
     authors = []
     for i, ((_, supervisor, unit), (_, student, _, _)) in enumerate(zip(SUPERVISORS, PHDS)):
@@ -138,11 +92,7 @@ def university(tmp_path_factory) -> Path:
     write_csv(exports, "authors", ["成果编号", "作者序号", "作者姓名", "作者单位"], authors)
     write_csv(exports, "outputs", ["成果编号", "成果名称"],
               [[f"CG{i}", f"论文{i}"] for i in range(len(SUPERVISORS))] + [[k, k] for k in ("CGZ", "CGQ", "CGL")])
-    (exports / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
-    ws = root / "ws"
-    ran = CliRunner().invoke(app, ["run", "--mapping", str(exports / "mapping.yaml"), "--workspace", str(ws)])
-    assert ran.exit_code == 0, ran.output
-    return ws
+    return run_mapping(exports, MAPPING, root / "ws")
 
 
 def _linked(ws: Path) -> dict[tuple[str, int], tuple[str | None, str]]:
@@ -167,8 +117,7 @@ def test_a_student_named_without_the_supervisor_is_unlikely(university):
 
 
 def test_advising_and_kinds_are_measured_and_reported(university):
-    with Lakehouse(Workspace.at(university).lakehouse, read_only=True) as lake:
-        notes = lake.con.execute("SELECT message FROM res_run ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+    notes = resolve_notes(university)
     assert "advising 指导关系 (a student's advisor 学生的导师 named in the record): 1.000" not in notes  # add-one
     assert "advising 指导关系 (a student's advisor 学生的导师 named in the record)" in notes
     kinds = notes.split("kind 人员类别 (AUTHOR_OF;")[1].split("bits):")[1].split(";")[0]

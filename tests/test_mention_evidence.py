@@ -12,12 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from campus_kg.cli import app
 from ingest.lakehouse import Lakehouse
 from campus_kg.workspace import Workspace
-from tests.samples import write_csv
+from tests.samples import AUTHOR_TABLE_SOURCES, HR_SOURCE, born, resolve_notes, run_mapping, write_csv
 
 COLLEGES = ["计算机学院", "数学学院", "物理学院", "化学学院", "外国语学院", "土木学院"]
 # Staff with unique names, each the first author of one paper in an author table: what the first
@@ -35,21 +33,7 @@ MAPPING = """
 version: 1
 university: 云岭理工大学
 sources:
-  - name: hr
-    path: hr.csv
-    encoding: utf-8
-    system: HR
-    system_name: 人事管理系统
-    department: 人事处
-    table: 教职工
-    entity_type: Person
-    record_key: [工号]
-    fields:
-      工号: {property: staff_no}
-      姓名: {property: name}
-      出生日期: {property: birth_date}
-      所在单位: {property: org_name}
-  - name: students
+""" + HR_SOURCE + """  - name: students
     path: students.csv
     encoding: utf-8
     system: JW
@@ -63,33 +47,7 @@ sources:
       姓名: {property: name}
       出生日期: {property: birth_date}
       学院: {property: org_name}
-  - name: authors
-    path: authors.csv
-    encoding: utf-8
-    system: KY
-    system_name: 科研管理系统
-    department: 科技处
-    table: 成果作者
-    record_key: [成果编号, 作者序号]
-    mentions:
-      parent: {source: outputs, key: [成果编号]}
-      relationship: AUTHOR_OF
-      name: 作者姓名
-      position: 作者序号
-      properties: {rank: 作者序号}
-      context: {org_name: 作者单位}
-  - name: outputs
-    path: outputs.csv
-    encoding: utf-8
-    system: KY
-    system_name: 科研管理系统
-    department: 科技处
-    table: 科研成果
-    entity_type: Publication
-    record_key: [成果编号]
-    fields:
-      成果名称: {property: title}
-  - name: foreign
+""" + AUTHOR_TABLE_SOURCES + """  - name: foreign
     path: foreign.csv
     encoding: utf-8
     system: KY
@@ -106,10 +64,6 @@ sources:
 """
 
 
-def _born(i: int) -> str:
-    return f"{1960 + i % 40}-{1 + i % 12:02d}-{1 + i % 28:02d}"
-
-
 @pytest.fixture(scope="module")
 def university(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("mention-evidence")
@@ -117,9 +71,9 @@ def university(tmp_path_factory) -> Path:
     exports.mkdir()
     # every person born on a day of their own: namesakes are different people
     write_csv(exports, "hr", ["工号", "姓名", "出生日期", "所在单位"],
-              [[no, name, _born(i), unit] for i, (no, name, unit) in enumerate(STAFF)])
+              [[no, name, born(i), unit] for i, (no, name, unit) in enumerate(STAFF)])
     write_csv(exports, "students", ["学号", "姓名", "出生日期", "学院"],
-              [[no, name, _born(len(STAFF) + i), unit] for i, (no, name, unit) in enumerate(STUDENTS)])
+              [[no, name, born(len(STAFF) + i), unit] for i, (no, name, unit) in enumerate(STUDENTS)])
     outputs = [[f"CG{i}", f"论文{i}"] for i in range(len(CROWD))] + [["CGW", "晶格缺陷"], ["CGR", "图的着色"]]
     write_csv(exports, "outputs", ["成果编号", "成果名称"], outputs)
     authors = [[f"CG{i}", "1", name, unit] for i, (_, name, unit) in enumerate(CROWD)]
@@ -127,11 +81,7 @@ def university(tmp_path_factory) -> Path:
     write_csv(exports, "authors", ["成果编号", "作者序号", "作者姓名", "作者单位"], authors)
     write_csv(exports, "foreign", ["成果编号", "Title", "Authors"],
               [["WW1", "Graph colouring", "Mingqian Wu, Wei Zhang"]])
-    (exports / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
-    ws = root / "ws"
-    ran = CliRunner().invoke(app, ["run", "--mapping", str(exports / "mapping.yaml"), "--workspace", str(ws)])
-    assert ran.exit_code == 0, ran.output
-    return ws
+    return run_mapping(exports, MAPPING, root / "ws")
 
 
 def _mentions(ws: Path) -> dict[tuple[str, int], tuple[str | None, str, str | None]]:
@@ -171,6 +121,5 @@ def test_the_share_of_staff_among_linked_authors_settles_namesakes(university):
 
 
 def test_the_kind_evidence_is_reported(university):
-    with Lakehouse(Workspace.at(university).lakehouse, read_only=True) as lake:
-        notes = lake.con.execute("SELECT message FROM res_run ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+    notes = resolve_notes(university)
     assert "kind 人员类别 (AUTHOR_OF; of those linked / of our people, bits): staff 教职工" in notes
