@@ -32,7 +32,7 @@ def _variant(base: str, at: int, how: str, other: str) -> str:
     return base if how == "same" else other
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(NEAR, min_size=1, max_size=40))
 def test_guarded_typo_levels_agree_with_the_definitions(cases):
     pairs = [(a, _variant(a, at, how, other)) for a, at, how, other in cases]
