@@ -45,7 +45,7 @@ test: $(STAMP) test-tools
 
 test-all: $(STAMP) test-tools
 	$(NEO4J) up $(NEO4J_STATE)
-	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -q; \
+	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 CAMPUS_KG_FUZZ_SCALE=2 $(BIN)/python -m pytest -q; \
 	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
 
 neo4j-up:

@@ -63,7 +63,7 @@ ADVISING_PRIOR_BITS = 4.0
 SECOND_PASS_ROUNDS = 3
 SHOWN_CANDIDATES = 10
 LEADERS = 20  # candidates scored one by one; the rest weigh as one mass
-# Before it is measured (FlagEvidence): authors, leaders and custodians are staff more often than not.
+# Before it is measured (KindEvidence): authors, leaders and custodians are staff more often than not.
 STAFF_PRIOR_BITS = 1.0
 # A romanised name read in its less likely order (`Wei Zhang` as 魏章 rather than 张伟): that share
 # of the likely order's m.

@@ -30,6 +30,7 @@ from graph_api.cypher_guard import ALLOWED_FUNCTIONS, CypherRefused, check
 from graph_api.store import open_store
 from tests.cypher_strategies import queries, reading_queries
 from tests.graph_dump import dump
+from tests.budget import examples
 
 L = CypherLexer
 READING_KEYWORDS = {
@@ -46,7 +47,7 @@ FORBIDDEN_WORDS = {
     "CREATE", "MERGE", "SET", "DELETE", "REMOVE", "DROP", "ALTER", "FOREACH", "BEGIN", "COMMIT", "ROLLBACK",
     "YIELD", "MACRO", "PROJECT", "SHOW", "TERMINATE", "FROM", "TO",
 }
-FUZZ = settings(max_examples=2000, derandomize=True, database=None, deadline=None,
+FUZZ = settings(max_examples=examples(1000), derandomize=True, database=None, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ingest.lakehouse import Lakehouse
 from tests.cypher_strategies import queries, reading_queries
+from tests.budget import examples
 
 # Bypass attempts the review found, tried first on every run (hypothesis adds thousands more).
 KNOWN_BYPASSES = [
@@ -55,7 +56,7 @@ def test_fuzzed_queries_leak_nothing_and_the_server_stays_up(api):
         for query in KNOWN_BYPASSES:
             _check(api, client, query, secrets)
 
-        @settings(max_examples=400, derandomize=True, database=None, deadline=None,
+        @settings(max_examples=examples(200), derandomize=True, database=None, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(st.one_of(queries(), reading_queries(), reading_queries()))
         def run(query):
