@@ -1,6 +1,6 @@
-"""How many examples the fuzzers draw. `make test` must finish within 20 minutes on two cores;
-`make test-all` sets CAMPUS_KG_FUZZ_SCALE=2 and draws twice as many (the counts these fuzzers had
-before they shared `make test`'s budget)."""
+"""How many examples the fuzzers and the slower property tests draw. `make test` must finish
+within 20 minutes on two cores; `make test-all` sets CAMPUS_KG_FUZZ_SCALE=2 and draws twice as
+many (about the counts these tests had before they shared `make test`'s budget)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from ingest.lakehouse import Lakehouse
 from ingest.load import DEFAULT_MAX_DELETE_SHARE, ingest
 from ingest.mapping import load_mapping
+from tests.budget import examples
 
 COLUMNS = ["工号", "姓名", "性别", "出生日期", "手机"]
 KEY = "工号"
@@ -127,7 +128,7 @@ def broken_exports(draw):
             and len(data) == len(_csv(header, kept_rows, names))}
 
 
-@settings(max_examples=45, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(export=broken_exports())
 def test_no_record_is_deleted_unless_the_export_was_read_whole(baseline, export):
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,7 +194,7 @@ def _ingest_script(root: Path) -> str:
             f"    ingest(load_mapping({str(root / 'mapping.yaml')!r}), lake)\n")
 
 
-@settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(2), deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(delay=st.floats(0.5, 8.0))
 def test_a_killed_ingest_leaves_the_previous_load(kill_baseline, delay):
     with tempfile.TemporaryDirectory() as tmp:

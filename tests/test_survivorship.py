@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from resolution import survivorship
+from tests.budget import examples
 
 MASTERS = ("m1", "m2", "m3")
 SOURCES = ("hr", "card", "library")
@@ -64,7 +65,7 @@ def _oracle(recs, stmts, ranks):
     return {row for _, row in chosen.values()}, conflicts
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(records, statements, authority)
 def test_survivorship_follows_its_rule(recs, stmts, ranks):
     con = _lakehouse(recs, stmts, ranks)
