@@ -131,13 +131,23 @@ def sign_in(driver, site: Site, role: str, next_page: str = "") -> None:
 
 def submit(driver, button) -> None:
     """Click a form's button (or send a key that does) and wait for the next page to replace this one."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element(By.TAG_NAME, "html")
     button() if callable(button) else button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(page))
+
+    def replaced(_) -> bool:
+        try:
+            page.is_enabled()
+            return False
+        except (StaleElementReferenceException, WebDriverException):
+            # Chrome sometimes reports the old page's detached node as an inspector error
+            # ("Node with given id does not belong to the document") instead of a stale element
+            return True
+
+    WebDriverWait(driver, 30).until(replaced)
 
 
 def text_of(driver) -> str:
