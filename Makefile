@@ -36,23 +36,31 @@ test-tools:
 	command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
 	  (apt-get update -qq && apt-get install -y -qq docker-compose)
 
-# Tests run beside a fresh Neo4j, which is stopped whatever the outcome; CAMPUS_KG_REQUIRE_NEO4J
-# turns a missing server into failures instead of skips.
+# Tests run in TEST_WORKERS processes (pytest-xdist, whole files to a worker), each beside a fresh
+# Neo4j of its own (STATE/gw0, gw1, ...: tests clear and rebuild it), stopped whatever the outcome.
+# CAMPUS_KG_REQUIRE_NEO4J turns a missing server into failures instead of skips.
+TEST_WORKERS ?= 2
+NEO4J_UP   = $(NEO4J) up $(NEO4J_STATE)/gw0 && for w in $$(seq 1 $$(($(TEST_WORKERS) - 1))); do \
+	  $(NEO4J) up $(NEO4J_STATE)/gw$$w & done; wait
+NEO4J_DOWN = for d in $(NEO4J_STATE)/gw*; do $(NEO4J) down $$d & done; wait
+TEST_ENV   = set -a; . ./$(NEO4J_STATE)/gw0/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 \
+	  CAMPUS_KG_NEO4J_STATES=$(CURDIR)/$(NEO4J_STATE)
+PYTEST     = $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP) test-tools
-	$(NEO4J) up $(NEO4J_STATE)
-	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 $(BIN)/python -m pytest -m "not slow" -q; \
-	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
+	$(NEO4J_UP)
+	$(TEST_ENV) $(PYTEST) -m "not slow"; status=$$?; $(NEO4J_DOWN); exit $$status
 
 test-all: $(STAMP) test-tools
-	$(NEO4J) up $(NEO4J_STATE)
-	set -a; . ./$(NEO4J_STATE)/env; set +a; CAMPUS_KG_REQUIRE_NEO4J=1 CAMPUS_KG_FUZZ_SCALE=2 $(BIN)/python -m pytest -q; \
-	  status=$$?; $(NEO4J) down $(NEO4J_STATE); exit $$status
+	$(NEO4J_UP)
+	$(TEST_ENV) CAMPUS_KG_FUZZ_SCALE=2 $(PYTEST); status=$$?; $(NEO4J_DOWN); exit $$status
 
+# One Neo4j for running tests by hand: `set -a; . .neo4j/gw0/env; set +a; pytest ...`
 neo4j-up:
-	$(NEO4J) up $(NEO4J_STATE)
+	$(NEO4J) up $(NEO4J_STATE)/gw0
 
 neo4j-down:
-	$(NEO4J) down $(NEO4J_STATE)
+	$(NEO4J_DOWN)
 
 # Benchmarks write bench/RESULTS.md; they take minutes, not part of the tests.
 bench: $(STAMP)

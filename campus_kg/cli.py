@@ -24,7 +24,9 @@ export_app = typer.Typer(help="Export data from a workspace.", no_args_is_help=T
 users_app = typer.Typer(help="API tokens and their roles.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
 app.add_typer(users_app, name="users")
-console = Console()
+# soft_wrap: messages are not broken at the terminal's width by Rich (a path in an error stays one
+# piece to copy); tables still fit the width.
+console = Console(soft_wrap=True)
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", help="Workspace directory (lakehouse, graph, state).")]
 MappingOpt = Annotated[Path, typer.Option("--mapping", exists=True, dir_okay=False, help="Mapping file (YAML).")]
@@ -171,7 +173,7 @@ def evaluate_cmd(workspace: WorkspaceOpt,
                 lake.con.execute("SET enable_progress_bar = false")
             report = evaluation(lake, truth, mentions)
     except (ResolutionIncomplete, NothingToEvaluate, BadTruthFile) as exc:
-        (Console(stderr=True) if as_json else console).print(f"[red]cannot evaluate 无法评估[/]: {exc}")
+        (Console(stderr=True, soft_wrap=True) if as_json else console).print(f"[red]cannot evaluate 无法评估[/]: {exc}")
         raise typer.Exit(1) from None
     if as_json:  # stdout holds the document only: scripts parse it
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -7,6 +7,7 @@ the reason."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,23 @@ def neo4j_param():
 BACKENDS = [pytest.param("ladybug", id="ladybug"), neo4j_param()]
 
 each_backend = pytest.mark.parametrize("backend", BACKENDS)
+
+
+def use_own_neo4j(worker: str | None) -> None:
+    """`make test` runs pytest-xdist workers (gw0, gw1, ...) and starts a Neo4j pair for each under
+    CAMPUS_KG_NEO4J_STATES/<worker>: tests clear and rebuild their server, so two workers may not
+    share one. Points this process's NEO4J_* at its own pair."""
+    states = os.environ.get("CAMPUS_KG_NEO4J_STATES")
+    if not worker or not states:
+        return
+    env = Path(states) / worker / "env"
+    if not env.is_file():
+        raise RuntimeError(f"{env} is missing: no Neo4j was started for xdist worker {worker} "
+                           f"(make test starts one per worker; TEST_WORKERS must match -n)")
+    for line in env.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("NEO4J_"):
+            os.environ[key] = value
 
 
 def require_neo4j() -> None:

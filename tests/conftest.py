@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,10 @@ from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
 from graph_api.store import open_store
 from ingest.synthetic import GenerationResult, generate
-from tests.backends import BACKENDS, require_neo4j
+from tests.backends import BACKENDS, require_neo4j, use_own_neo4j
+
+# Before anything opens Neo4j: under pytest-xdist each worker has a server pair of its own.
+use_own_neo4j(os.environ.get("PYTEST_XDIST_WORKER"))
 
 
 @dataclass

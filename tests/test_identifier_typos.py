@@ -14,6 +14,7 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from campus_kg import cli
 from campus_kg.cli import app
 from ingest.idcard import check_character
 from ingest.lakehouse import Lakehouse
@@ -118,12 +119,13 @@ def test_swapped_digits_do_not_merge_two_people(ran):
         assert not links[key][1].startswith("exact:"), (key, links[key])
 
 
-def test_swapped_digits_whose_name_agrees_join_their_person(ran):
+def test_swapped_digits_whose_name_agrees_join_their_person(ran, monkeypatch):
     """王燕诺's card carries 200003 for her 200030: two neighbouring digits swapped, a level of the
     model's own (SWAP_LEVEL), as the name and the swap outweigh the number's disagreement."""
     ws, links = ran
     assert links["K003"][0] == links["H004"][0], links["K003"]
-    result = CliRunner().invoke(app, ["model", "--workspace", str(ws)], env={"COLUMNS": "200"})
+    monkeypatch.setattr(cli.console, "width", 200)  # the CLI's console took its width at import
+    result = CliRunner().invoke(app, ["model", "--workspace", str(ws)])
     assert "two neighbouring characters swapped" in result.output
 
 
