@@ -97,10 +97,17 @@ class OrgEvidence:
             if sum(units.values()) >= 2:
                 checked += sum(units.values())
                 unique += sum(1 for n in units.values() if n == 1)
+        return cls.from_counts(entities, covered, checked, unique)
+
+    @classmethod
+    def from_counts(cls, entities: int, covered: float, checked: int, unique: int) -> "OrgEvidence":
+        """entities: those with a unit; covered: the sum over them of the share of all records whose
+        unit is one of theirs; checked: records of entities with two or more records with a unit;
+        unique: of those, the records whose unit no other record of their entity has."""
         if not entities:
             return cls(0.0, 0.0, 0.5, 0.5, measured=False)
         m_other = max((unique + 1) / (checked + 2), MIN_OTHER_UNIT)
-        u_same = min(max(covered / entities if entities else 0.5, 1e-6), 1 - 1e-6)
+        u_same = min(max(covered / entities, 1e-6), 1 - 1e-6)
         return cls(math.log2((1 - m_other) / u_same), math.log2(m_other / (1 - u_same)), m_other, u_same)
 
     def describe(self) -> str:

@@ -138,9 +138,9 @@ def link_mentions(con: duckdb.DuckDBPyConnection, name_weights: NameWeights | No
         if not kind.measured:
             continue  # the prior stays
         result.notes.append(kind.describe(rel_type))
+        shift = {k: kind.weight(k) - prior.weight(k) for k in {p["kind"] for p in profiles.values()}}
         for row in (r for r in rows if r["rel_type"] == rel_type):
-            row["scored"] = {m: s - prior.weight(profiles[m]["kind"]) + kind.weight(profiles[m]["kind"])
-                             for m, s in row["scored"].items()}
+            row["scored"] = {m: s + shift[profiles[m]["kind"]] for m, s in row["scored"].items()}
             row.update(_decide(row, log_lambda, match_threshold, "mention:name"))
     _second_pass(rows, profiles, advisors, org, result, log_lambda, match_threshold)
     out = []
@@ -334,18 +334,24 @@ def _review_item(row: dict, posterior: list[tuple[str, float]]) -> dict:
 
 
 def _org_evidence(con: duckdb.DuckDBPyConnection) -> OrgEvidence:
-    """OrgEvidence measured on the resolved masters (each record's unit, or its MEMBER_OF unit)."""
-    groups: dict[str, list[str]] = defaultdict(list)
-    orgs: dict[str, str | None] = {}
-    for master, record, unit in con.execute("""
-            SELECT l.master_id, p.record_id, COALESCE(p.org_name, m.org) FROM res_link l
+    """OrgEvidence measured on the resolved masters (each record's unit, or its MEMBER_OF unit); the
+    counts of OrgEvidence.measure, in SQL: 1.3 M records at 1.5 M."""
+    entities, covered, checked, unique = con.execute("""
+        WITH rec AS (
+            SELECT l.master_id, COALESCE(p.org_name, m.org) AS unit FROM res_link l
             JOIN dwd_person_record p ON p.record_id = l.member_id
             LEFT JOIN (SELECT record_id, min(target_value) AS org FROM dwd_relation WHERE rel_type = 'MEMBER_OF'
                        GROUP BY 1) m USING (record_id)
-            WHERE l.entity_type = 'Person'""").fetchall():
-        groups[master].append(record)
-        orgs[record] = unit
-    return OrgEvidence.measure(groups, orgs, set())
+            WHERE l.entity_type = 'Person' AND COALESCE(p.org_name, m.org) IS NOT NULL),
+        share AS (SELECT unit, count(*) / (SELECT count(*) FROM rec) AS share FROM rec GROUP BY 1),
+        per_unit AS (SELECT master_id, unit, count(*) AS n FROM rec GROUP BY 1, 2),
+        per_entity AS (
+            SELECT master_id, sum(n) AS records, count(*) FILTER (WHERE n = 1) AS single, sum(share) AS covered
+            FROM per_unit JOIN share USING (unit) GROUP BY 1)
+        SELECT count(*), COALESCE(sum(covered), 0), COALESCE(sum(records) FILTER (WHERE records >= 2), 0),
+               COALESCE(sum(single) FILTER (WHERE records >= 2), 0)
+        FROM per_entity""").fetchone()
+    return OrgEvidence.from_counts(entities, float(covered), int(checked), int(unique))
 
 
 def _advisors(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
@@ -390,8 +396,11 @@ def _second_pass(rows: list[dict], profiles: dict[str, dict], advisors: dict[str
     if co_unit.measured:
         result.notes.append(co_unit.describe())
     pending = [r for r in rows if r["rule"] == "ambiguous"]
-    base = {id(r): {m: s + co_unit.weight(r["record_unit"], profiles[m]["orgs"]) for m, s in r["scored"].items()}
+    base = {id(r): ({m: s + co_unit.weight(r["record_unit"], profiles[m]["orgs"]) for m, s in r["scored"].items()}
+                    if co_unit.measured and r["record_unit"] else dict(r["scored"]))
             for r in pending}
+    weighed = [(partners_of, e.weight(True), e.weight(False)) for (_, partners_of, _), e in zip(roles, evidence,
+                                                                                              strict=True)]
     for _ in range(SECOND_PASS_ROUNDS):
         # how many of a record's open mentions name each candidate: a partner named by another one
         named: dict[str, Counter] = defaultdict(Counter)
@@ -403,15 +412,15 @@ def _second_pass(rows: list[dict], profiles: dict[str, dict], advisors: dict[str
             own = row["scored"].keys()
             vouched, scored = False, {}
             for m, s in base[id(row)].items():
-                for (_, partners_of, _), weight in zip(roles, evidence, strict=True):
+                for partners_of, named_bits, absent_bits in weighed:
                     partners = partners_of.get(m)
                     if not partners:
                         continue
-                    if partners & linked:
-                        s += weight.weight(True)
+                    if not partners.isdisjoint(linked):
+                        s += named_bits
                         vouched = True
                     elif not any(others[p] > (p in own) for p in partners):
-                        s += weight.weight(False)
+                        s += absent_bits
                 scored[m] = s
             row["scored"] = scored
             row.update(_decide(row, log_lambda, match_threshold,

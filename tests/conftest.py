@@ -4,6 +4,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from rich.console import Console
 
@@ -113,7 +114,13 @@ def api(request, demo, tmp_path_factory):
             GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2""").fetchall()]
     app = create_app(settings)
     with serve(app) as url:
-        yield Api(url, app, ws, settings, persons, backend)
+        served = Api(url, app, ws, settings, persons, backend)
+        # The Cypher workers start on first use (a process each, the analyst projection loaded):
+        # started here, so that no test's request waits on that under a loaded machine.
+        warm = httpx.post(f"{url}/cypher", json={"query": "RETURN 1 AS one"}, headers=served.headers("analyst"),
+                          timeout=120)
+        assert warm.status_code == 200, warm.text
+        yield served
 
 
 def pytest_terminal_summary(terminalreporter):
