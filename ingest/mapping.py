@@ -6,7 +6,7 @@ import codecs
 import hashlib
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
@@ -183,7 +183,8 @@ class Source(_Strict):
     fields: dict[str, FieldRule | list[FieldRule]] = Field(default_factory=dict)
     relationships: list[RelationshipRule] = []
     mentions: MentionRule | None = None  # a mention source (docs/mapping.md): rows mention persons on a parent
-    authority: dict[str, int] = {}  # property -> rank (1 = the authoritative source, 一数一源)
+    # property -> rank (1 = the authoritative source, 一数一源); survivorship sorts on it as 4 digits
+    authority: dict[str, Annotated[int, Field(ge=1, le=999)]] = {}
     # A load may delete more than `ingest_max_delete_share` of this source's records (a source that
     # really shrinks, e.g. a yearly student export); otherwise such a load is held back.
     allow_deletions: bool = False

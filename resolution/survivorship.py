@@ -7,6 +7,8 @@ from __future__ import annotations
 import duckdb
 
 RULE = "authority_rank>recency>agreement"
+# Widths of the authority rank and of a run's recency (1 = the newest) in the text sort key.
+_RANK_DIGITS, _RUN_DIGITS = 4, 9
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -25,15 +27,15 @@ def survive(con: duckdb.DuckDBPyConnection, corrections: list[dict] | None = Non
     con.execute("DELETE FROM res_conflict")
     # One pass over the statements: each (master, property, value) with its support and its best row
     # (authority, then the newest run, then the smallest record ID); the winner and the conflicts are
-    # both read from these groups. Ordered as one sort key, the winner is the first row of
-    # ORDER BY authority_rank, run_id DESC, support DESC, value, record_id.
-    con.execute("""
+    # both read from these groups. The winner is the first row of ORDER BY authority_rank,
+    # run_id DESC, support DESC, value, record_id. The sort keys are fixed-width text and not structs:
+    # DuckDB spills a text minimum to disk, and 4.9 M groups at 1.5 M records outgrow the memory limit.
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _survivor_values AS
         WITH runs AS (SELECT run_id, row_number() OVER (ORDER BY run_id DESC) AS recency
                       FROM (SELECT DISTINCT run_id FROM dwd_record))
         SELECT l.master_id, l.entity_type, s.property, s.value, count(*) AS support,
-               min(struct_pack(authority_rank := coalesce(a.rank, 9), recency := runs.recency,
-                               record_id := s.record_id)) AS best
+               min(printf('%0{_RANK_DIGITS}d%0{_RUN_DIGITS}d', coalesce(a.rank, 9), runs.recency) || s.record_id) AS best
         FROM dwd_statement s
         JOIN dwd_record r USING (record_id)
         JOIN runs USING (run_id)
@@ -42,15 +44,14 @@ def survive(con: duckdb.DuckDBPyConnection, corrections: list[dict] | None = Non
         WHERE s.value IS NOT NULL
         GROUP BY ALL""")
     try:
+        prefix = _RANK_DIGITS + _RUN_DIGITS
         con.execute(f"""
             INSERT INTO res_attribute
-            SELECT master_id, entity_type, property, w.value, w.best.record_id, w.best.authority_rank, w.support,
-                   '{RULE}'
-            FROM (SELECT master_id, entity_type, property,
-                         arg_min(struct_pack(value := value, best := best, support := support),
-                                 struct_pack(authority_rank := best.authority_rank, recency := best.recency,
-                                             against := -support, value := value, record_id := best.record_id)) AS w
-                  FROM _survivor_values GROUP BY ALL)""")
+            SELECT master_id, entity_type, property, value, substr(best, {prefix + 1}),
+                   CAST(substr(best, 1, {_RANK_DIGITS}) AS INTEGER), support, '{RULE}'
+            FROM _survivor_values
+            QUALIFY row_number() OVER (PARTITION BY master_id, property
+                                       ORDER BY substr(best, 1, {prefix}), support DESC, value) = 1""")
         con.execute("""
             INSERT INTO res_conflict
             SELECT master_id, entity_type, property, count(*), list(value ORDER BY value)

@@ -43,6 +43,15 @@ def test_property_must_belong_to_the_entity_type(tmp_path):
         load_mapping(tmp_path / "mapping.yaml")
 
 
+def test_an_authority_rank_outside_1_to_999_is_refused(tmp_path):
+    """Survivorship sorts on the rank (1 = the authoritative source): 0 or a negative rank would
+    outrank a steward's correction, which is applied as rank 0."""
+    bad = MAPPING.replace("    fields:\n", "    authority: {name: 0}\n    fields:\n")
+    (tmp_path / "mapping.yaml").write_text(bad, encoding="utf-8")
+    with pytest.raises(MappingError, match=r"sources\[0\] \(staff\)\.authority\.name: .*greater than or equal to 1"):
+        load_mapping(tmp_path / "mapping.yaml")
+
+
 def test_yes_and_no_are_column_names_not_booleans(tmp_path):
     (tmp_path / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
     assert load_mapping(tmp_path / "mapping.yaml").sources[0].record_key == ["NO"]
