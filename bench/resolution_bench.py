@@ -44,6 +44,18 @@ instead (the share of our people whose name another bears, 0.31 at 5,000 persons
 dropped: at the generator's default size it cut recall with mentions from 0.9973 to 0.9475.
 What remains, by stage: mentions, pair scoring, survivorship and record-to-entity matching; the
 superlinear parts (mentions, survivorship) are the ones to cut.
+
+Reading (2026-12-02, third session): 232 s and 3.8 GB, the baseline beside it 29.0 s against 24.9 s
+in the reading above (the machine slower by as much): 7.99× the baseline against 8.22×, within the
+noise; the same links, mentions and review items to the last one. A py-spy profile of one resolve
+(20 samples/s) put 21 % of the time in Splink's predict (pair scoring), 24 % in mentions (of which
+the SQL first pass 7 %, the second pass in Python 8 %), 14 % in survivorship, 10 % in
+record-to-entity matching, 7 % in training, 7 % in the union-find. Cut: the mention stage, measured
+alone on a copy of the resolved lakehouse, 56 s → 45 s with the unit evidence counted in SQL
+instead of 1.3 M records walked in Python (the kind and advising weights, now computed once per
+kind and role rather than per candidate, were not timed apart). Tried and reverted: survivorship as one grouping of the statements (20 s → 12 s
+alone and the same output, but its aggregate states ran out of the lakehouse's 512 MB inside a
+resolve, where the window functions spill).
 """
 
 

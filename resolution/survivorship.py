@@ -7,8 +7,6 @@ from __future__ import annotations
 import duckdb
 
 RULE = "authority_rank>recency>agreement"
-# Widths of the authority rank and of a run's recency (1 = the newest) in the text sort key.
-_RANK_DIGITS, _RUN_DIGITS = 4, 9
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -25,39 +23,32 @@ def survive(con: duckdb.DuckDBPyConnection, corrections: list[dict] | None = Non
     # Organisations and disciplines get their attributes from names and the code list, not here.
     con.execute("DELETE FROM res_attribute WHERE entity_type NOT IN ('Organisation', 'Discipline')")
     con.execute("DELETE FROM res_conflict")
-    # One pass over the statements: each (master, property, value) with its support and its best row
-    # (authority, then the newest run, then the smallest record ID); the winner and the conflicts are
-    # both read from these groups. The winner is the first row of ORDER BY authority_rank,
-    # run_id DESC, support DESC, value, record_id. The sort keys are fixed-width text and not structs:
-    # DuckDB spills a text minimum to disk, and 4.9 M groups at 1.5 M records outgrow the memory limit.
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _survivor_values AS
-        WITH runs AS (SELECT run_id, row_number() OVER (ORDER BY run_id DESC) AS recency
-                      FROM (SELECT DISTINCT run_id FROM dwd_record))
-        SELECT l.master_id, l.entity_type, s.property, s.value, count(*) AS support,
-               min(printf('%0{_RANK_DIGITS}d%0{_RUN_DIGITS}d', coalesce(a.rank, 9), runs.recency) || s.record_id) AS best
+        INSERT INTO res_attribute
+        WITH cand AS (
+            SELECT l.master_id, l.entity_type, s.property, s.value, s.record_id, r.run_id,
+                   coalesce(a.rank, 9) AS authority_rank
+            FROM dwd_statement s
+            JOIN dwd_record r USING (record_id)
+            JOIN res_link l ON l.member_id = s.record_id AND l.entity_type = r.entity_type
+            LEFT JOIN source_authority a ON a.source = r.source AND a.property = s.property
+            WHERE s.value IS NOT NULL),
+        agreed AS (
+            SELECT *, count(*) OVER (PARTITION BY master_id, property, value) AS support FROM cand),
+        ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY master_id, property
+                                         ORDER BY authority_rank, run_id DESC, support DESC, value, record_id) AS rn
+            FROM agreed)
+        SELECT master_id, entity_type, property, value, record_id, authority_rank, support, '{RULE}'
+        FROM ranked WHERE rn = 1""")
+    con.execute("""
+        INSERT INTO res_conflict
+        SELECT l.master_id, l.entity_type, s.property, count(DISTINCT s.value), list(DISTINCT s.value ORDER BY s.value)
         FROM dwd_statement s
         JOIN dwd_record r USING (record_id)
-        JOIN runs USING (run_id)
         JOIN res_link l ON l.member_id = s.record_id AND l.entity_type = r.entity_type
-        LEFT JOIN source_authority a ON a.source = r.source AND a.property = s.property
         WHERE s.value IS NOT NULL
-        GROUP BY ALL""")
-    try:
-        prefix = _RANK_DIGITS + _RUN_DIGITS
-        con.execute(f"""
-            INSERT INTO res_attribute
-            SELECT master_id, entity_type, property, value, substr(best, {prefix + 1}),
-                   CAST(substr(best, 1, {_RANK_DIGITS}) AS INTEGER), support, '{RULE}'
-            FROM _survivor_values
-            QUALIFY row_number() OVER (PARTITION BY master_id, property
-                                       ORDER BY substr(best, 1, {prefix}), support DESC, value) = 1""")
-        con.execute("""
-            INSERT INTO res_conflict
-            SELECT master_id, entity_type, property, count(*), list(value ORDER BY value)
-            FROM _survivor_values GROUP BY ALL HAVING count(*) > 1""")
-    finally:
-        con.execute("DROP TABLE IF EXISTS _survivor_values")
+        GROUP BY ALL HAVING count(DISTINCT s.value) > 1""")
     if corrections:
         _apply_corrections(con, corrections)
 

@@ -41,3 +41,24 @@ def test_a_failed_commit_fails_every_request_in_it():
 
     with pytest.raises(RuntimeError, match="disk full"):
         GroupCommitter(write).submit({"n": 1})
+
+
+def test_no_transaction_holds_more_than_max_batch_rows_and_none_is_lost():
+    written, batches, lock = [], [], threading.Lock()
+    gate = threading.Event()
+
+    def write(rows):
+        gate.wait(5)
+        with lock:
+            batches.append(len(rows))
+            written.extend(r["n"] for r in rows)
+
+    committer = GroupCommitter(write, max_batch=10)
+    threads = [threading.Thread(target=committer.submit, args=({"n": n},)) for n in range(35)]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert sorted(written) == list(range(35))
+    assert max(batches) <= 10 and len(batches) >= 4

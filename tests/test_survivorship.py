@@ -3,9 +3,9 @@
 For each master and property the value comes from the most authoritative source (its rank in the
 mapping, 9 where the mapping gives none), then the most recent run, then the value most of the
 master's statements agree on, then the smallest value and record ID; every property with more
-than one value is a conflict listing them all. resolution/survivorship.py does this with one
-grouping of every statement by (master, property, value); the oracle below reads the rule as it
-is written, one statement at a time, so that a faster query can be checked against it.
+than one value is a conflict listing them all. resolution/survivorship.py does this with window
+functions over every statement; the oracle below reads the rule as it is written, one statement at
+a time, so that a faster query can be checked against it.
 """
 
 from __future__ import annotations
