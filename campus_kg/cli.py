@@ -333,13 +333,20 @@ def run_cmd(mapping: MappingOpt, workspace: WorkspaceOpt, backend: BackendOpt = 
             = False, allow_deletions: AllowDeletionsOpt = False,
             allow_paths_outside: AllowPathsOutsideOpt = False) -> None:
     """ingest + resolve + build-graph (the last two only when the ingest changed something)."""
+    from resolution.stages import StageClock
+
+    steps = StageClock()  # a long run says which step to look at
     with _exclusive(workspace, "run") as ws:
-        ingested = _ingest(mapping, ws, allow_deletions, allow_paths_outside)
+        with steps.stage("ingest 摄取"):
+            ingested = _ingest(mapping, ws, allow_deletions, allow_paths_outside)
         if not ingested.changed and ws.current_graph_pointer.exists() and not force:
             console.print("nothing changed since the last run: the served graph is current (use --force to rebuild)")
         else:  # a source held back keeps its previous state: the others still go through
-            pipeline.run_resolve(ws, console, _settings(workspace))
-            pipeline.run_build(_settings(workspace), ws, console, backend)
+            with steps.stage("resolve 解析"):
+                pipeline.run_resolve(ws, console, _settings(workspace))
+            with steps.stage("graph build 图构建"):
+                pipeline.run_build(_settings(workspace), ws, console, backend)
+    console.print("time by step 各步骤耗时: " + steps.summary())
     if _held_back(ingested):
         raise typer.Exit(1)
 
