@@ -110,12 +110,17 @@ def write_person_records(duck: duckdb.DuckDBPyConnection, edges: list[tuple[str,
 
 
 def write_person_records_apart(lakehouse: Path, edges: list[tuple[str, str, str, pa.Table]], path: Path,
-                               memory_limit: str) -> int:
-    """write_person_records (full) on a read-only connection of its own to the lakehouse, so that it can
-    run on another thread while the build loads the graph (Lakehouse gives each connection the views
-    an older workspace's layout needs)."""
+                               memory_limit: str, previous: str | None = None, scope: list[str] | None = None) -> int:
+    """write_person_records on a read-only connection of its own to the lakehouse, so that it can run
+    on another thread while the build loads the graph (Lakehouse gives each connection the views an
+    older workspace's layout needs). `scope`: a patch's persons (scope_patched_persons, read on the
+    build's connection, where the patch plan's tables are) to write again into a copy of `previous`."""
     with Lakehouse(lakehouse, read_only=True, memory_limit=memory_limit) as lake:
-        return write_person_records(lake.con, edges, path)
+        if scope is None:
+            return write_person_records(lake.con, edges, path)
+        lake.con.register("_scope_ids", pa.table({"id": pa.array(scope, pa.string())}))
+        lake.con.execute("CREATE OR REPLACE TEMP TABLE _scope_persons AS SELECT id FROM _scope_ids")
+        return write_person_records(lake.con, edges, path, previous=previous, scoped=True)
 
 
 def scope_patched_persons(lake: Lakehouse, edges: list[tuple[str, str, str, pa.Table]],

@@ -32,7 +32,7 @@ from graph_api.graph_build.analyst_graph import AnalystProjection
 from graph_api.graph_build.patch import (RECORD_LINKS_SQL, PatchPlan, delete_scope, plan_patch, refresh_last_seen,
                                          write_snapshot)
 from graph_api.graph_build.person_records import (prune_person_records, records_path, scope_patched_persons,
-                                                  write_person_records, write_person_records_apart)
+                                                  write_person_records_apart)
 from graph_api.graph_build.targets import build_target
 from graph_api.store import GraphStore
 from ingest.lakehouse import DUCK_TYPES, LINEAGE_RUNS_SQL, Lakehouse
@@ -376,16 +376,19 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             result.person_records_path = previous.get("person_records_path")
             result.nodes, result.rels = previous.get("nodes", {}), previous.get("rels", {})
             return result
-        # The person records the API serves (graph_api.graph_build.person_records), from the same lakehouse and frames.
-        # A full build writes them while the graph loads (assembling records is Python, a load native code),
-        # on a DuckDB connection of their own; a patch, afterwards, into a copy of the served artefact,
-        # for the persons its scope tables touch.
+        # The person records the API serves (graph_api.graph_build.person_records), from the same lakehouse and frames,
+        # written while the graph loads (assembling records is Python, a load native code) on a DuckDB
+        # connection of their own: by a full build all of them; by a patch, into a copy of the served
+        # artefact, those of the persons its scope tables touch (found here, where those tables are).
         result.person_records_path = str(records_path(workspace, build_id))
-        records = None
-        if not plan.patch:
-            records_writer = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="person-records"))
-            records = records_writer.submit(write_person_records_apart, lake.path, edges,
-                                            Path(result.person_records_path), settings.duckdb_build_memory_limit)
+        scope = None
+        if plan.patch:
+            scope_patched_persons(lake, edges, plan.refreshed_sources)
+            scope = [i for (i,) in lake.con.execute("SELECT id FROM _scope_persons").fetchall()]
+        records_writer = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="person-records"))
+        records = records_writer.submit(write_person_records_apart, lake.path, edges, Path(result.person_records_path),
+                                        settings.duckdb_build_memory_limit,
+                                        previous.get("person_records_path") if plan.patch else None, scope)
         if plan.patch:
             store, result.path = target.copy_of(previous, build_id)
             analyst = _analyst_graph(opened, target.analyst_copy_of(previous, build_id), projection)
@@ -406,12 +409,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
             analyst = _analyst_graph(opened, target.fresh_analyst(build_id), projection)
             with store:
                 load_graph(store, result, step, graph_frames(lake, result, edges), analyst)
-        if records is not None:
-            result.person_records = records.result()
-        else:
-            scope_patched_persons(lake, edges, plan.refreshed_sources)
-            result.person_records = write_person_records(lake.con, edges, Path(result.person_records_path),
-                                                         previous=previous.get("person_records_path"), scoped=True)
+        result.person_records = records.result()
         step("person records")
         # The analyst store closes with `opened`, before the pointer names it (published files are closed).
         result.analyst_path = analyst.path if analyst is not None else None
