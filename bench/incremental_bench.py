@@ -148,6 +148,9 @@ And it writes nearly every person's, because `last_updated` (when the chosen val
 its source) moves for every person with a record in a source that was loaded again, and 1 % of the
 rows of every export changed. A patch in proportion to the change needs `last_seen` kept per source
 beside the records, not inside each, or the records written beside the graph load as in a full build.
+The second is done since (same session): on a copy of such a workspace, that `build-graph` took
+28.0 s before and 21.8 s after (one run each; peak RSS 1.40 → 1.72 GB, a second DuckDB connection);
+the first, and ingest and resolution that work on what changed, are not.
 """
 
 
