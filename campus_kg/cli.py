@@ -27,6 +27,7 @@ app.add_typer(users_app, name="users")
 # soft_wrap: messages are not broken at the terminal's width by Rich (a path in an error stays one
 # piece to copy); tables still fit the width.
 console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)  # beside a document on stdout (--json)
 
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", help="Workspace directory (lakehouse, graph, state).")]
 MappingOpt = Annotated[Path, typer.Option("--mapping", exists=True, dir_okay=False, help="Mapping file (YAML).")]
@@ -173,7 +174,7 @@ def evaluate_cmd(workspace: WorkspaceOpt,
                 lake.con.execute("SET enable_progress_bar = false")
             report = evaluation(lake, truth, mentions)
     except (ResolutionIncomplete, NothingToEvaluate, BadTruthFile) as exc:
-        (Console(stderr=True, soft_wrap=True) if as_json else console).print(f"[red]cannot evaluate 无法评估[/]: {exc}")
+        (err_console if as_json else console).print(f"[red]cannot evaluate 无法评估[/]: {exc}")
         raise typer.Exit(1) from None
     if as_json:  # stdout holds the document only: scripts parse it
         print(json.dumps(report, ensure_ascii=False, indent=2))

@@ -21,6 +21,7 @@ from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse
 from ingest.mapping import MappingError, load_mapping
 from tests.graph_dump import dump
+from tests.samples import HR_SOURCE
 
 # Two 张伟 in different colleges, and a crowd: enough people, units and authorships for resolution
 # to learn how much a unit says (each person is also a library reader of the same unit) and how
@@ -55,21 +56,7 @@ MAPPING = """
 version: 1
 university: 云岭理工大学
 sources:
-  - name: hr
-    path: hr.csv
-    encoding: utf-8
-    system: HR
-    system_name: 人事管理系统
-    department: 人事处
-    table: 教职工
-    entity_type: Person
-    record_key: [工号]
-    fields:
-      工号: {property: staff_no}
-      姓名: {property: name}
-      出生日期: {property: birth_date}
-      所在单位: {property: org_name}
-    relationships:
+""" + HR_SOURCE + """    relationships:
       - {type: MEMBER_OF, column: 所在单位, target: Organisation, match_on: name}
   - name: authors                     # listed before its parent: ingest loads it after
     path: authors.csv

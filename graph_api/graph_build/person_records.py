@@ -124,11 +124,12 @@ def write_person_records_apart(lakehouse: Path, edges: list[tuple[str, str, str,
 
 
 def scope_patched_persons(lake: Lakehouse, edges: list[tuple[str, str, str, pa.Table]],
-                          refreshed_sources: list[tuple[str, str, object]]) -> int:
+                          refreshed_sources: list[tuple[str, str, object]]) -> list[str]:
     """`_scope_persons`: every person whose record a patch changes — the persons in its scope (their
     links, attributes or relationships changed), the persons pointing to (or advised by) an entity
     whose attributes changed (its name or title shows in their record), and the persons with a record
-    in a source whose statements' last_seen the patch moves. Uses plan_patch's scope tables and views."""
+    in a source whose statements' last_seen the patch moves; returns their IDs. Uses plan_patch's scope
+    tables and views."""
     con = lake.con
     _register_edges(con, edges)
     con.execute("CREATE OR REPLACE TEMP TABLE _refreshed (system VARCHAR, table_name VARCHAR)")
@@ -145,7 +146,7 @@ def scope_patched_persons(lake: Lakehouse, edges: list[tuple[str, str, str, pa.T
             JOIN _refreshed f ON f.system = d.system AND f.table_name IS NOT DISTINCT FROM d.table_name
             WHERE l.entity_type = 'Person')
         WHERE id IS NOT NULL""")
-    return con.execute("SELECT count(*) FROM _scope_persons").fetchone()[0]
+    return [i for (i,) in con.execute("SELECT id FROM _scope_persons").fetchall()]
 
 
 def _readable(path: Path) -> bool:

@@ -381,10 +381,7 @@ def build_graph(settings: Settings, workspace: Workspace, backend: str | None = 
         # connection of their own: by a full build all of them; by a patch, into a copy of the served
         # artefact, those of the persons its scope tables touch (found here, where those tables are).
         result.person_records_path = str(records_path(workspace, build_id))
-        scope = None
-        if plan.patch:
-            scope_patched_persons(lake, edges, plan.refreshed_sources)
-            scope = [i for (i,) in lake.con.execute("SELECT id FROM _scope_persons").fetchall()]
+        scope = scope_patched_persons(lake, edges, plan.refreshed_sources) if plan.patch else None
         records_writer = opened.enter_context(ThreadPoolExecutor(1, thread_name_prefix="person-records"))
         records = records_writer.submit(write_person_records_apart, lake.path, edges, Path(result.person_records_path),
                                         settings.duckdb_build_memory_limit,
