@@ -5,7 +5,6 @@ command line (the Typer app, in this process) and reads the lakehouse and the La
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse
 from ingest.mapping import MappingError, load_mapping
 from tests.graph_dump import dump
-from tests.samples import HR_SOURCE
+from tests.samples import HR_SOURCE, write_csv
 
 # Two 张伟 in different colleges, and a crowd: enough people, units and authorships for resolution
 # to learn how much a unit says (each person is also a library reader of the same unit) and how
@@ -102,13 +101,6 @@ sources:
 """
 
 
-def _write(path: Path, header: list[str], rows: list[tuple]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
 def _born(i: int) -> str:
     return f"{1960 + i % 35}-{1 + i % 12:02d}-{1 + i % 28:02d}"
 
@@ -117,11 +109,11 @@ def _university(folder: Path, authors: list[tuple] = AUTHORS, outputs: list[tupl
                 crowd_authors: bool = True) -> Path:
     """The exports and the mapping; `authors` and `outputs` are the rows a test names (the crowd's follow)."""
     folder.mkdir(parents=True, exist_ok=True)
-    _write(folder / "hr.csv", ["工号", "姓名", "出生日期", "所在单位"],
+    write_csv(folder, "hr", ["工号", "姓名", "出生日期", "所在单位"],
            [(no, name, _born(i), unit) for i, (no, name, unit) in enumerate(STAFF)])
-    _write(folder / "library.csv", ["读者证号", "姓名", "单位"], STAFF)
-    _write(folder / "outputs.csv", ["成果编号", "成果名称", "学科代码"], outputs + CROWD_OUTPUTS)
-    _write(folder / "authors.csv", ["成果编号", "作者序号", "作者姓名", "作者单位", "工号"], authors + (CROWD_AUTHORS if crowd_authors else []))
+    write_csv(folder, "library", ["读者证号", "姓名", "单位"], STAFF)
+    write_csv(folder, "outputs", ["成果编号", "成果名称", "学科代码"], outputs + CROWD_OUTPUTS)
+    write_csv(folder, "authors", ["成果编号", "作者序号", "作者姓名", "作者单位", "工号"], authors + (CROWD_AUTHORS if crowd_authors else []))
     (folder / "mapping.yaml").write_text(MAPPING, encoding="utf-8")
     return folder / "mapping.yaml"
 
