@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ingest import quality, readers
+from ingest.batch import BATCH_ROWS, RecordBatch
 from ingest import standardise as std
 from ingest.idcard import parse_id_number
 from ingest.lakehouse import Lakehouse, dwd_table, ods_table
@@ -38,7 +39,9 @@ CHUNK_ROWS = 10_000
 # surname repeat across rows); past this many distinct values a column's memo starts again, so
 # memory stays bounded on columns where every value is new (keys, ID numbers).
 MEMO_LIMIT = 100_000
-MEMOISE = True  # False: every cell standardised afresh (the reference path of tests/test_ingest_golden.py)
+# True: every row of every source standardised on its own, every cell afresh, with nothing remembered
+# and no batches (ingest/batch.py): the reference path of tests/test_ingest_golden.py.
+REFERENCE = False
 DEFAULT_MAX_DELETE_SHARE = 0.2  # settings.ingest_max_delete_share
 POSITION = "@position"  # a relationship property filled from the place in a split list
 AUTHOR_LIST = "authors"  # a relationship's `split: authors`: the author-list parser, not a regex
@@ -353,12 +356,27 @@ class _SourceContext:
         return _remembered(self.value_memo, (prop, raw), lambda: standardise_value(
             self.ont, self.ont.prop(prop), raw, FieldRule(property=prop), self.ctx))
 
+    def field_parts(self, memo: dict, raw: str | None, rule: FieldRule, prop: PropertyDef) -> tuple[tuple, ...]:
+        """`_field_parts` of one cell, remembered in the field rule's memo."""
+        return _remembered(memo, raw, lambda: _field_parts(self, raw, rule, prop))
+
+    def relation_targets(self, memo: dict, rel, cell: str) -> tuple[tuple, ...]:
+        return _remembered(memo, cell, lambda: _relation_targets(self, rel, cell))
+
+    def name_keys(self, name: str, given: str | None, family: str | None) -> str:
+        args = (name, given, family)
+        return _remembered(self.name_keys_memo, args, lambda: ";".join(std.name_keys_of(*args)))
+
+    def updated_date(self, raw: str | None) -> dt.date | None:
+        """A record's last update, from the source's `updated_column`."""
+        return _remembered(self.date_memo, raw, lambda: std.parse_date(raw)[0]) if raw else None
+
 
 _MISSING = object()
 
 
 def _remembered(memo: dict, key, compute: Callable[[], object]):
-    if not MEMOISE:
+    if REFERENCE:
         return compute()
     value = memo.get(key, _MISSING)
     if value is _MISSING:
@@ -435,17 +453,25 @@ def _readable_key(source: Source, row: readers.RawRow) -> str | None:
     return None if readers.has_undecodable_bytes(key) else key
 
 
-def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
-    source, ont = sc.source, sc.ont
-    values = row.values
+def _checked_key(sc: _SourceContext, row: readers.RawRow) -> tuple[str, str]:
+    """(record key, row hash) of a row whose key is sound, no cell a formula, the key not yet loaded."""
+    source, values = sc.source, row.values
     key = _record_key(source, values)
     for column, text in values.items():
         if _is_formula(text):
             raise _formula(column, text or "", key)
     if key in sc.seen:
         raise _Quarantine(",".join(source.record_key), f"duplicate record key {key!r}")
+    return key, hashlib.sha256(row.raw.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict]]:
+    """What one row adds to each table: the reference path of an entity source's rows (RecordBatch
+    writes the same in batches), and the only path of a mention source's."""
+    source = sc.source
+    values = row.values
+    key, row_hash = _checked_key(sc, row)
     record_id = f"{source.name}:{key}"
-    row_hash = hashlib.sha256(row.raw.encode("utf-8", "surrogateescape")).hexdigest()
     if source.mentions is not None:
         mention = _mention_rows(sc, values, key, record_id)
         sc.seen.add(key)
@@ -459,15 +485,8 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
             # optional column, or a path a semi-structured record leaves out.
             continue
         raw = values.get(column)
-        parts = memo.get(raw) if MEMOISE else None
-        if parts is None:
-            parts = _field_parts(sc, raw, rule, prop)
-            if MEMOISE:
-                if len(memo) >= MEMO_LIMIT:
-                    memo.clear()
-                memo[raw] = parts
         name = prop.name
-        for standard, text, flag, dimension in parts:
+        for standard, text, flag, dimension in sc.field_parts(memo, raw, rule, prop):
             if standard is not None and wide.get(name) is None:
                 wide[name] = standard
             statements.append({"record_id": record_id, "property": name, "column_name": column,
@@ -485,15 +504,15 @@ def _record_rows(sc: _SourceContext, row: readers.RawRow) -> dict[str, list[dict
                                "value": None, "original": None, "flag": f"SHACL {shape_rule.shape}: required",
                                "dimension": "completeness"})
     if "name" in wide:
-        name_args = (values.get(sc.name_column) or wide["name"], wide.get("given_name"), wide.get("family_name"))
-        wide["name_keys"] = _remembered(sc.name_keys_memo, name_args, lambda: ";".join(std.name_keys_of(*name_args)))
+        wide["name_keys"] = sc.name_keys(values.get(sc.name_column) or wide["name"], wide.get("given_name"),
+                                         wide.get("family_name"))
 
     relations = []
     for rel, memo in zip(source.relationships, sc.relation_memos, strict=True):
         cell = std.clean_text(values.get(rel.column))
         if cell is None:
             continue
-        for position, part, target_keys in _remembered(memo, cell, lambda: _relation_targets(sc, rel, cell)):  # noqa: B023
+        for position, part, target_keys in sc.relation_targets(memo, rel, cell):
             relations.append({"record_id": record_id, "rel_type": rel.type, "direction": rel.direction,
                               "target_type": rel.target, "match_on": rel.match_on, "target_value": part,
                               "target_keys": target_keys, "position": position,
@@ -517,8 +536,7 @@ def _source_row(sc: _SourceContext, row: readers.RawRow, key: str, record_id: st
         "dwd_record": [{"record_id": record_id, "source": source.name, "system": source.system,
                         "table_name": source.table, "entity_type": source.entity_type, "record_key": key,
                         "run_id": sc.run_id, "row_no": row.row_no, "row_hash": row_hash,
-                        "source_updated": _remembered(sc.date_memo, updated, lambda: std.parse_date(updated)[0])
-                        if updated else None}],
+                        "source_updated": sc.updated_date(updated)}],
     }
 
 
@@ -670,11 +688,24 @@ def _load_rows(mapping: Mapping, source: Source, sc: _SourceContext, buffers: _B
     """Reads the source's rows into the buffers (loaded) or the quarantine list."""
     run_id, lake = sc.run_id, buffers.lake
     ods_columns: set[str] = set()
+    # An entity source's rows are standardised in batches once their keys are checked; a mention
+    # source's row by row (each depends on the rows before it: positions, its parent's keys).
+    batch = RecordBatch(sc, lake) if source.mentions is None and not REFERENCE else None
     for row in read_source(mapping, source):
         stats.read += 1
         try:
             if row.problem is not None:
                 raise _Quarantine(*row.problem, key=_readable_key(source, row))
+            if batch is not None:
+                key, row_hash = _checked_key(sc, row)
+                sc.seen.add(key)
+                stats.loaded += 1
+                batch.add(row.row_no, key, row_hash, row.values)
+                if len(batch) >= BATCH_ROWS:
+                    batch.flush()
+                if stats.read % CHUNK_ROWS == 0 and on_progress:
+                    on_progress(CHUNK_ROWS)
+                continue
             rows = _record_rows(sc, row)
         except _Quarantine as q:
             stats.quarantined += 1
@@ -697,6 +728,8 @@ def _load_rows(mapping: Mapping, source: Source, sc: _SourceContext, buffers: _B
             buffers.flush()
             if on_progress:
                 on_progress(CHUNK_ROWS)
+    if batch is not None:
+        batch.flush()
 
 
 @contextmanager

@@ -6,7 +6,7 @@ made faster.
 Two checks on the same inputs (generated data at high messiness with quarantine cases planted on
 top, and the small university with a mention source from tests/test_mention_sources.py):
 
-- against the reference path: the same ingest with memoisation off (`ingest.load.MEMOISE`), every
+- against the reference path: the same ingest row by row with memoisation off (`ingest.load.REFERENCE`), every
   cell standardised afresh, row by row, as before ingest remembered anything; compared row by row;
 - against tests/ingest_golden.json, fingerprints (row count, hash of the sorted rows) written by the
   ingest as it was before it was made faster (2026-12-01). It holds a digest of the inputs too: when
@@ -167,7 +167,7 @@ def test_the_inputs_hold_the_messy_cases(ingested):
 
 @pytest.mark.parametrize("name", ["generated", "mentions"])
 def test_ingest_equals_the_reference_path(name, inputs, ingested, tmp_path, monkeypatch):
-    monkeypatch.setattr(load, "MEMOISE", False)
+    monkeypatch.setattr(load, "REFERENCE", True)
     reference = ingest_tables(inputs[name], tmp_path / "reference.duckdb")
     assert reference.keys() == ingested[name].keys()
     for table, rows in reference.items():
