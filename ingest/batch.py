@@ -37,11 +37,20 @@ _TEMP_TABLES = ("_batch_rows", "_batch_cells", "_batch_parts", "_batch_ids", "_b
 
 
 class RecordBatch:
-    """Rows of one entity source that passed the key checks, waiting to be standardised."""
+    """Rows of one entity source that passed the key checks, waiting to be standardised; each
+    batch replaces its records' earlier versions.
 
-    def __init__(self, sc: _SourceContext, lake: Lakehouse):
+    `existing`: record key -> row hash of the source's records before this load. With
+    `skip_unchanged` (the last load was standardised as this one is), a row whose hash is its
+    record's is not standardised or written again: its record stays as it is."""
+
+    def __init__(self, sc: _SourceContext, lake: Lakehouse, existing: dict[str, str], *,
+                 skip_unchanged: bool = False):
         self.sc, self.lake = sc, lake
+        self.existing, self.skip_unchanged = existing, skip_unchanged
         self.ods_columns: set[str] = set()
+        self.unchanged_keys: list[str] = []
+        self.unchanged_row_nos: list[int] = []
         self._clear()
 
     def _clear(self) -> None:
@@ -54,6 +63,10 @@ class RecordBatch:
         return len(self.keys)
 
     def add(self, row_no: int, key: str, row_hash: str, values: dict[str, str | None]) -> None:
+        if self.skip_unchanged and self.existing.get(key) == row_hash:
+            self.unchanged_keys.append(key)
+            self.unchanged_row_nos.append(row_no)
+            return
         self.row_nos.append(row_no)
         self.keys.append(key)
         self.hashes.append(row_hash)
@@ -63,7 +76,9 @@ class RecordBatch:
         if not self.keys:
             return
         con = self.lake.con
-        record_ids = [f"{self.sc.source.name}:{k}" for k in self.keys]
+        name = self.sc.source.name
+        record_ids = [f"{name}:{k}" for k in self.keys]
+        self.lake.delete_records([f"{name}:{k}" for k in self.keys if k in self.existing])
         self._write_raw(record_ids)
         try:
             con.register("_batch_rows", pa.table({"row_idx": pa.array(range(len(record_ids)), pa.int64()),
@@ -74,11 +89,23 @@ class RecordBatch:
             self._write_records(props)
             self._write_relations(record_ids)
         finally:
-            for name in _TEMP_TABLES:
-                con.unregister(name)
-            for name in ("_batch_stmt", "_batch_wide"):
-                con.execute(f"DROP TABLE IF EXISTS {name}")
+            for table in _TEMP_TABLES:
+                con.unregister(table)
+            for table in ("_batch_stmt", "_batch_wide"):
+                con.execute(f"DROP TABLE IF EXISTS {table}")
         self._clear()
+
+    def finish(self, quarantined_keys: set[str]) -> int:
+        """After the last row: the records whose rows are gone are deleted, those whose rows were
+        unchanged are marked read by this run. A record whose new row was quarantined keeps its
+        last version; returns how many did."""
+        self.flush()
+        seen = self.sc.seen
+        kept = [k for k in quarantined_keys - seen if k in self.existing]
+        name = self.sc.source.name
+        self.lake.delete_records([f"{name}:{k}" for k in self.existing if k not in seen and k not in quarantined_keys])
+        self.lake.keep_unchanged(self.sc.run_id, name, self.unchanged_keys, self.unchanged_row_nos)
+        return len(kept)
 
     # ---- the raw rows and the records' identity ------------------------------------------------
     def _write_raw(self, record_ids: list[str]) -> None:

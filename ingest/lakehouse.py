@@ -160,6 +160,10 @@ class Lakehouse:
             source VARCHAR, column_name VARCHAR, property VARCHAR, rank INTEGER, optional BOOLEAN)""")
         create("""CREATE TABLE IF NOT EXISTS source_system (
             system VARCHAR PRIMARY KEY, name VARCHAR, department VARCHAR)""")
+        # What a source's last load was standardised with (ingest.load.standardisation_fingerprint):
+        # while it holds, a row whose content hash has not changed need not be standardised again.
+        create("""CREATE TABLE IF NOT EXISTS source_fingerprint (
+            source VARCHAR PRIMARY KEY, fingerprint VARCHAR, run_id VARCHAR)""")
         ont = load_ontology()
         for cls in ont.master_classes():
             cols = ", ".join(f"{p.name} {DUCK_TYPES[p.datatype]}" for p in ont.class_properties(cls.name)
@@ -239,13 +243,14 @@ class Lakehouse:
              stats.read, stats.loaded, stats.quarantined, stats.new, stats.changed, stats.deleted, stats.unchanged,
              stats.problem, data_as_of, stats.held_back, stats.kept])
 
-    def snapshot_source(self, source_name: str) -> None:
+    def snapshot_source(self, source_name: str, *, copies: bool = True) -> None:
         """Remember the source's current records (key, hash, first seen) before a load replaces them,
-        and a copy of their rows, for records whose new row is quarantined (`restore_records`)."""
+        and (`copies`) a copy of their rows, for records whose new row is quarantined
+        (`restore_records`). A load that replaces records one by one needs no copies."""
         self.con.execute("""CREATE OR REPLACE TEMP TABLE _prev AS
             SELECT record_id, record_key, row_hash, first_seen_run, version_run FROM dwd_record WHERE source = ?""",
                          [source_name])
-        for table in self._record_tables():
+        for table in self._record_tables() if copies else ():
             self.con.execute(f"""CREATE OR REPLACE TEMP TABLE _prev_{table} AS
                 SELECT t.* FROM {table} t SEMI JOIN _prev p ON p.record_id = {_owner(table)}""")
 
@@ -253,6 +258,44 @@ class Lakehouse:
         """Every table holding a record's current state, keyed by record_id."""
         return ["dwd_record", "dwd_statement", "dwd_relation",
                 *(dwd_table(c.name) for c in load_ontology().master_classes())]
+
+    def record_hashes(self, source_name: str) -> dict[str, str]:
+        """record key -> content hash of the row, for the source's current records."""
+        return dict(self.con.execute("SELECT record_key, row_hash FROM dwd_record WHERE source = ?",
+                                     [source_name]).fetchall())
+
+    def delete_records(self, record_ids: list[str]) -> None:
+        """Removes these records from every record table: a load is about to write them again, or
+        they are gone from their source."""
+        if not record_ids:
+            return
+        self.con.register("_delete_ids", pa.table({"record_id": record_ids}))
+        try:
+            for table in self._record_tables():
+                self.con.execute(f"DELETE FROM {table} t WHERE {_owner(table)} IN (SELECT record_id FROM _delete_ids)")
+        finally:
+            self.con.unregister("_delete_ids")
+
+    def keep_unchanged(self, run_id: str, source_name: str, keys: list[str], row_nos: list[int]) -> None:
+        """Records whose rows this load read unchanged and did not write again: they were read by
+        this run, at these rows, as a load that wrote them again would say."""
+        if not keys:
+            return
+        self.con.register("_unchanged", pa.table({"record_key": keys, "row_no": pa.array(row_nos, pa.int64())}))
+        try:
+            self.con.execute("""UPDATE dwd_record d SET run_id = ?, row_no = u.row_no FROM _unchanged u
+                WHERE d.source = ? AND d.record_key = u.record_key""", [run_id, source_name])
+        finally:
+            self.con.unregister("_unchanged")
+
+    def fingerprint(self, source_name: str) -> str | None:
+        row = fetch_one(self.con, "SELECT fingerprint FROM source_fingerprint WHERE source = ?", [source_name])
+        return row[0] if row else None
+
+    def set_fingerprint(self, source_name: str, fingerprint: str | None, run_id: str) -> None:
+        self.con.execute("DELETE FROM source_fingerprint WHERE source = ?", [source_name])
+        if fingerprint is not None:
+            self.con.execute("INSERT INTO source_fingerprint VALUES (?, ?, ?)", [source_name, fingerprint, run_id])
 
     def restore_records(self, record_ids: list[str]) -> int:
         """Puts the snapshot's version of these records back (a load quarantined their new rows:
@@ -287,21 +330,33 @@ class Lakehouse:
         c.execute("INSERT INTO change_set SELECT ?, ?, record_id, change FROM _diff WHERE change <> 'unchanged'",
                   [run_id, source_name])
         # first_seen_run: when the record first appeared; version_run: when its current content did.
+        # Only records this load wrote (first_seen_run still empty): one it kept still has both.
         c.execute("""UPDATE dwd_record SET first_seen_run = COALESCE(d.first_seen_run, dwd_record.run_id),
                 version_run = CASE WHEN d.change = 'unchanged' THEN d.version_run ELSE dwd_record.run_id END
-            FROM _diff d WHERE d.record_id = dwd_record.record_id AND dwd_record.source = ?""", [source_name])
+            FROM _diff d WHERE d.record_id = dwd_record.record_id AND dwd_record.source = ?
+                AND dwd_record.first_seen_run IS NULL""", [source_name])
         if self.has_table(ods_table(source_name)):
             c.execute(f"""DELETE FROM {ods_table(source_name)} WHERE _run_id = ?
                 AND (_record_key, _row_hash) IN (SELECT (record_key, row_hash) FROM _prev)""", [run_id])
         counts = dict(c.execute("SELECT change, count(*) FROM _diff GROUP BY change").fetchall())
         return {k: counts.get(k, 0) for k in ("new", "changed", "deleted", "unchanged")}
 
-    def record_statement_history(self, run_id: str, source_name: str) -> None:
-        """Extends the statement history with this run's load of one source."""
+    def record_statement_history(self, run_id: str, source_name: str, *, only_changed: bool = False) -> None:
+        """Extends the statement history with this run's load of one source (after record_changes).
+
+        `only_changed`: the load wrote again only the records whose rows changed, and standardised
+        them as the last load did (the same fingerprint), so the statements of every other record
+        are the ones the history holds now: they were only seen again."""
         c = self.con
+        touched = ""
+        if only_changed:
+            c.execute("""UPDATE dwd_statement_history h SET last_seen_run = ? WHERE h.source = ?
+                AND h.retired_run IS NULL AND h.record_id NOT IN (SELECT record_id FROM _diff WHERE change <> 'unchanged')""",
+                      [run_id, source_name])
+            touched = "AND s.record_id IN (SELECT record_id FROM _diff WHERE change <> 'unchanged')"
         c.execute(f"""CREATE OR REPLACE TEMP TABLE _now AS
             SELECT {STATEMENT_ID} AS statement_id, s.record_id, s.property, s.column_name, s.value, s.original
-            FROM dwd_statement s JOIN dwd_record r USING (record_id) WHERE r.source = ?""", [source_name])
+            FROM dwd_statement s JOIN dwd_record r USING (record_id) WHERE r.source = ? {touched}""", [source_name])
         # Joins and anti-joins rather than IN lists: they stream and spill, and need no index.
         c.execute("""UPDATE dwd_statement_history h SET last_seen_run = ?, retired_run = NULL
             FROM _now n WHERE h.statement_id = n.statement_id""", [run_id])
@@ -310,9 +365,10 @@ class Lakehouse:
                    n.original, ?, ?, NULL
             FROM _now n ANTI JOIN dwd_statement_history h ON h.statement_id = n.statement_id""",
                   [source_name, run_id, run_id])
-        c.execute("""CREATE OR REPLACE TEMP TABLE _gone AS
+        c.execute(f"""CREATE OR REPLACE TEMP TABLE _gone AS
             SELECT h.statement_id FROM dwd_statement_history h ANTI JOIN _now n ON n.statement_id = h.statement_id
-            WHERE h.source = ? AND h.retired_run IS NULL""", [source_name])
+            WHERE h.source = ? AND h.retired_run IS NULL {touched.replace('s.record_id', 'h.record_id')}""",
+                  [source_name])
         c.execute("""UPDATE dwd_statement_history h SET retired_run = ? FROM _gone g
             WHERE h.statement_id = g.statement_id""", [run_id])
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
+import importlib.metadata
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -649,18 +650,32 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     quarantine: list[dict] = []
     quarantined_keys: set[str] = set()  # keys of quarantined rows: their records keep their last version
     con = lake.con
+    # An entity source's records are replaced one by one, in batches (ingest/batch.py), and a row
+    # unchanged since a load standardised as this one would be is not standardised again. A mention
+    # source's rows depend on the rows before them and on the parent's records: its records are all
+    # written again, row by row, as are every source's on the reference path.
+    fingerprint = None if source.mentions is not None or REFERENCE else standardisation_fingerprint(mapping, source)
+    batch: RecordBatch | None = None
     con.execute("BEGIN TRANSACTION")
     try:
-        lake.snapshot_source(source.name)
-        lake.clear_source(source.name)
+        lake.snapshot_source(source.name, copies=fingerprint is None)
+        if fingerprint is None:
+            lake.clear_source(source.name)
+        else:
+            batch = RecordBatch(sc, lake, lake.record_hashes(source.name),
+                                skip_unchanged=lake.fingerprint(source.name) == fingerprint)
         with _no_cycle_collection():
-            _load_rows(mapping, source, sc, buffers, stats, quarantine, quarantined_keys, on_progress)
+            _load_rows(mapping, source, sc, buffers, batch, stats, quarantine, quarantined_keys, on_progress)
         buffers.flush()
         if source.format in ("json", "jsonl") and stats.read and not (stats.loaded or quarantined_keys):
             # JSON has no header to check: a record key path that no record has is the same mistake.
             raise readers.HeaderMismatch(f"none of the {stats.read} records has the record key path(s) "
                                          f"{', '.join(source.record_key)} (renamed in the export?)")
-        stats.kept = lake.restore_records([f"{source.name}:{k}" for k in quarantined_keys - sc.seen])
+        if batch is None:
+            stats.kept = lake.restore_records([f"{source.name}:{k}" for k in quarantined_keys - sc.seen])
+        else:
+            stats.kept = batch.finish(quarantined_keys)
+        lake.set_fingerprint(source.name, fingerprint, run_id)
         _check_deletions(lake, source, stats, max_delete_share, allow_deletions)
     except readers.FileUnreadable as exc:
         where = f"after row {stats.read}" if stats.read else "at the start"
@@ -674,7 +689,7 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     if quarantine:
         lake.append("quarantine", pa.Table.from_pylist(quarantine))
     changes = lake.record_changes(run_id, source.name)
-    lake.record_statement_history(run_id, source.name)
+    lake.record_statement_history(run_id, source.name, only_changed=batch is not None and batch.skip_unchanged)
     stats.new, stats.changed, stats.deleted, stats.unchanged = (
         changes["new"], changes["changed"], changes["deleted"], changes["unchanged"])
     con.execute("COMMIT")
@@ -683,14 +698,12 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     return stats
 
 
-def _load_rows(mapping: Mapping, source: Source, sc: _SourceContext, buffers: _Buffers, stats: SourceStats,
-               quarantine: list[dict], quarantined_keys: set[str], on_progress: Callable[[int], None] | None) -> None:
-    """Reads the source's rows into the buffers (loaded) or the quarantine list."""
+def _load_rows(mapping: Mapping, source: Source, sc: _SourceContext, buffers: _Buffers, batch: RecordBatch | None,
+               stats: SourceStats, quarantine: list[dict], quarantined_keys: set[str],
+               on_progress: Callable[[int], None] | None) -> None:
+    """Reads the source's rows into the batch or, row by row, the buffers (loaded), or the quarantine list."""
     run_id, lake = sc.run_id, buffers.lake
     ods_columns: set[str] = set()
-    # An entity source's rows are standardised in batches once their keys are checked; a mention
-    # source's row by row (each depends on the rows before it: positions, its parent's keys).
-    batch = RecordBatch(sc, lake) if source.mentions is None and not REFERENCE else None
     for row in read_source(mapping, source):
         stats.read += 1
         try:
@@ -777,6 +790,35 @@ def _hold_back(lake: Lakehouse, stats: SourceStats, run_id: str, kind: str, why:
                     "reason": why, "raw": None}]
     lake.append("quarantine", pa.Table.from_pylist(rows))
     return stats
+
+
+# What standardises a row besides the row: the ingest's own code, the ontology (code lists, shapes)
+# and the libraries that parse names, phone numbers and characters.
+_STANDARDISED_BY = (Path(__file__).parent, Path(__file__).parent.parent / "ontology")
+_STANDARDISING_LIBRARIES = ("phonenumbers", "pypinyin", "opencc")
+
+
+@lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for folder in _STANDARDISED_BY:
+        for path in sorted(p for p in folder.iterdir() if p.suffix in (".py", ".ttl", ".json", ".yaml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    for library in _STANDARDISING_LIBRARIES:
+        try:
+            digest.update(f"{library}={importlib.metadata.version(library)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return digest.hexdigest()
+
+
+def standardisation_fingerprint(mapping: Mapping, source: Source) -> str:
+    """Everything a row's standardised record depends on besides the row itself: the source's
+    declaration, the mapping's organisation aliases and university, and the code. While a source's
+    fingerprint is the one of its last load, a row with the same content hash gives the same record."""
+    declared = json.dumps({"source": source.model_dump(mode="json"), "aliases": mapping.organisation_aliases,
+                           "university": mapping.university}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{_code_fingerprint()}\0{declared}".encode()).hexdigest()
 
 
 def ingest(mapping: Mapping, lake: Lakehouse, mapping_path: str = "",

@@ -102,14 +102,15 @@ def inputs_digest(inputs: dict[str, Path]) -> str:
 
 def ingest_tables(mapping_path: Path, lake_path: Path) -> dict[str, list[str]]:
     """Ingests once into a new lakehouse; every table's rows, normalised and sorted: the run's id,
-    the clock (file times too) and the folder the inputs are in are the only things allowed to differ between two runs."""
+    the clock (file times too) and the folder the inputs are in are the only things allowed to differ between two runs.
+    Left out: the runs themselves, and each source's standardisation fingerprint (a digest of the ingest's own code)."""
     folder = str(mapping_path.parent)
     with Lakehouse(lake_path) as lake:
         load.ingest(load_mapping(mapping_path), lake)
         con = lake.con
         run_ids = {r[0] for r in con.execute("SELECT run_id FROM ingest_run").fetchall()}
         tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary "
-                                            "AND table_name <> 'ingest_run' ORDER BY 1").fetchall()]
+                                            "AND table_name NOT IN ('ingest_run', 'source_fingerprint') ORDER BY 1").fetchall()]
         out = {}
         for table in tables:
             columns = [(c[0], c[1]) for c in con.execute(f'DESCRIBE "{table}"').fetchall() if "TIMESTAMP" not in c[1]]

@@ -22,6 +22,7 @@ served one and rewrites the persons it touches).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -42,7 +43,7 @@ from graph_api.store import PersonRead
 from ingest.lakehouse import Lakehouse
 from ontology.masking import SEES_SENSITIVE
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 BATCH_PERSONS = 5_000  # persons assembled per batch: memory stays small at any scale
 # Roles standing for the two kinds of viewer (ontology.masking.SEES_SENSITIVE decides which is which).
 RAW_VIEWER, MASKED_VIEWER = "auditor", "analyst"
@@ -60,7 +61,23 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE person (master_id TEXT PRIMARY KEY, raw BLOB NOT NULL, masked BLOB NOT NULL,
                      raw_fields TEXT NOT NULL, masked_fields TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE former_id (id TEXT PRIMARY KEY, status TEXT, changed_at TEXT, merged_into TEXT) WITHOUT ROWID;
+CREATE TABLE source_seen (source TEXT PRIMARY KEY, slot INTEGER NOT NULL UNIQUE, seen TEXT NOT NULL) WITHOUT ROWID;
 """
+
+# When a value was last seen in its source (a field's `last_updated`) is, for every value a source
+# states now, the start of the source's latest load: each load sees again all it still states. So a
+# stored record holds a stand-in per source instead (a datetime in year 1, `slot` seconds in), and
+# a read puts the source's latest load in its place (`source_seen`). A load that changed nothing in
+# a person's records then leaves the stored record as it is, and a patch need not write it again.
+STAND_IN_EPOCH = dt.datetime(1, 1, 1)
+# Sources whose current statements were all last seen in one load (by construction, every source).
+SEEN_ONCE_SQL = """SELECT h.source, min(l.started_at) AS seen FROM dwd_statement_history h
+    JOIN ingest_run l ON l.run_id = h.last_seen_run WHERE h.retired_run IS NULL
+    GROUP BY h.source HAVING count(DISTINCT h.last_seen_run) = 1"""
+
+
+def _stand_in(slot: int) -> dt.datetime:
+    return STAND_IN_EPOCH + dt.timedelta(seconds=slot)
 
 
 # ---- writing ----------------------------------------------------------------------------------
@@ -90,7 +107,8 @@ def write_person_records(duck: duckdb.DuckDBPyConnection, edges: list[tuple[str,
             con.executescript(SCHEMA)
             con.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
         con.execute("BEGIN")
-        parts = _RecordParts(duck, edges, "_scope_persons" if patch else None)
+        seen = _source_slots(con, duck)
+        parts = _RecordParts(duck, edges, "_scope_persons" if patch else None, seen)
         scoped_ids = duck.execute("SELECT id FROM _scope_persons").fetchall() if patch else []
         if scoped_ids:
             con.executemany("DELETE FROM person WHERE master_id = ?", scoped_ids)
@@ -98,6 +116,9 @@ def write_person_records(duck: duckdb.DuckDBPyConnection, edges: list[tuple[str,
         for rows in parts.batches():
             con.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?)", rows)
             written += len(rows)
+        con.execute("DELETE FROM source_seen")
+        con.executemany("INSERT INTO source_seen VALUES (?, ?, ?)",
+                        [(source, slot, to_json(at).decode()) for source, (slot, at) in seen.items()])
         con.execute("DELETE FROM former_id")
         con.executemany("INSERT INTO former_id VALUES (?, ?, ?, ?)", _former_ids(duck))
         con.execute("COMMIT")
@@ -123,13 +144,25 @@ def write_person_records_apart(lakehouse: Path, edges: list[tuple[str, str, str,
         return write_person_records(lake.con, edges, path, previous=previous, scoped=True)
 
 
+def _source_slots(con: sqlite3.Connection, duck: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, dt.datetime]]:
+    """source -> (its stand-in's slot, its latest load), for the sources seen in one load. A source
+    keeps its slot from the artefact a patch copied (its records there hold that stand-in)."""
+    slots = dict(con.execute("SELECT source, slot FROM source_seen").fetchall())
+    out = {}
+    for source, seen in duck.execute(SEEN_ONCE_SQL + " ORDER BY 1").fetchall():
+        if source not in slots:
+            slots[source] = max(slots.values(), default=0) + 1
+        out[source] = (slots[source], seen)
+    return out
+
+
 def scope_patched_persons(lake: Lakehouse, edges: list[tuple[str, str, str, pa.Table]],
                           refreshed_sources: list[tuple[str, str, object]]) -> list[str]:
     """`_scope_persons`: every person whose record a patch changes — the persons in its scope (their
     links, attributes or relationships changed), the persons pointing to (or advised by) an entity
     whose attributes changed (its name or title shows in their record), and the persons with a record
-    in a source whose statements' last_seen the patch moves; returns their IDs. Uses plan_patch's scope
-    tables and views."""
+    in a source whose statements' last_seen the patch moves, unless their stored record only holds the
+    source's stand-in (SEEN_ONCE_SQL); returns their IDs. Uses plan_patch's scope tables and views."""
     con = lake.con
     _register_edges(con, edges)
     con.execute("CREATE OR REPLACE TEMP TABLE _refreshed (system VARCHAR, table_name VARCHAR)")
@@ -144,7 +177,7 @@ def scope_patched_persons(lake: Lakehouse, edges: list[tuple[str, str, str, pa.T
             AND "from" IN (SELECT master_id FROM _changed_attributes)
         UNION ALL SELECT l.master_id FROM ({RECORD_LINKS_SQL}) l JOIN dwd_record d ON d.record_id = l.member_id
             JOIN _refreshed f ON f.system = d.system AND f.table_name IS NOT DISTINCT FROM d.table_name
-            WHERE l.entity_type = 'Person')
+            WHERE l.entity_type = 'Person' AND d.source NOT IN (SELECT source FROM ({SEEN_ONCE_SQL})))
         WHERE id IS NOT NULL""")
     return [i for (i,) in con.execute("SELECT id FROM _scope_persons").fetchall()]
 
@@ -182,7 +215,8 @@ def _register_edges(con, edges: list[tuple[str, str, str, pa.Table]]) -> None:
 class _RecordParts:
     """The PersonRead of every person (or of `_scope_persons`), batch by batch, from the lakehouse."""
 
-    def __init__(self, duck: duckdb.DuckDBPyConnection, edges, only: str | None):
+    def __init__(self, duck: duckdb.DuckDBPyConnection, edges, only: str | None,
+                 seen: dict[str, tuple[int, dt.datetime]]):
         # (graph_api.graph_build.run writes this artefact: imported here, not at the top)
         from graph_api.graph_build.run import STATEMENT_NODES_SQL, master_nodes_sql
         from graph_api.person_view import assemble_person_record, fields_returned
@@ -193,10 +227,14 @@ class _RecordParts:
         scope = f"AND master_id IN (SELECT id FROM {only})" if only else ""
         con.execute(f"CREATE OR REPLACE TEMP TABLE _rec_person AS {master_nodes_sql('Person', scope)}")
         persons = "(SELECT id FROM _rec_person)"
+        con.register("_rec_stand_ins", pa.table({"source": pa.array(list(seen), pa.string()),
+                                                 "stand_in": pa.array([_stand_in(slot) for slot, _ in seen.values()],
+                                                                      pa.timestamp("us"))}))
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _rec_statements AS
             SELECT l.master_id AS person_id, s.stated_property AS property, s.value, s.chosen, s.rule, s.authority,
-                   s.last_seen, r.record_id, r.system
+                   COALESCE(x.stand_in, s.last_seen) AS last_seen, r.record_id, r.system
             FROM dwd_statement_history h
+            LEFT JOIN _rec_stand_ins x ON x.source = h.source
             JOIN res_link l ON l.member_id = h.record_id AND l.entity_type = 'Person'
             JOIN ({STATEMENT_NODES_SQL}) s ON s.id = h.statement_id
             JOIN dwd_record r ON r.record_id = h.record_id
@@ -309,11 +347,14 @@ class StoredPerson(NamedTuple):
     masked: bytes
     raw_fields: str
     masked_fields: str
+    seen: tuple[tuple[bytes, bytes], ...] = ()  # (a source's stand-in, its latest load) as JSON
 
     def body(self, requested: str, sees_sensitive: bool) -> bytes:
         """The record as JSON, exactly as `PersonRecord.model_dump_json()` of a live read."""
-        return _head(self.master_id, requested, self.status) + zlib.decompress(
-            self.raw if sees_sensitive else self.masked)
+        body = zlib.decompress(self.raw if sees_sensitive else self.masked)
+        for stand_in, seen in self.seen:
+            body = body.replace(stand_in, seen)
+        return _head(self.master_id, requested, self.status) + body
 
     def fields(self, sees_sensitive: bool) -> list[str]:
         """What the access log says was read (person_view.fields_returned)."""
@@ -337,6 +378,7 @@ class PersonRecords:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._seen: tuple[tuple[bytes, bytes], ...] | None = None
 
     def _con(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
@@ -348,9 +390,17 @@ class PersonRecords:
         return con
 
     def person(self, master_id: str) -> tuple | None:
-        """(raw, masked, raw_fields, masked_fields) of a master person, or None."""
-        return self._con().execute("SELECT raw, masked, raw_fields, masked_fields FROM person WHERE master_id = ?",
-                                   (master_id,)).fetchone()
+        """(raw, masked, raw_fields, masked_fields, seen) of a master person (StoredPerson's fields), or None."""
+        row = self._con().execute("SELECT raw, masked, raw_fields, masked_fields FROM person WHERE master_id = ?",
+                                  (master_id,)).fetchone()
+        return None if row is None else (*row, self.seen())
+
+    def seen(self) -> tuple[tuple[bytes, bytes], ...]:
+        """Each source's stand-in and its latest load, as they appear in a record's JSON (read once)."""
+        if self._seen is None:
+            self._seen = tuple((to_json(_stand_in(slot)), seen.encode()) for slot, seen in self._con().execute(
+                "SELECT slot, seen FROM source_seen ORDER BY slot").fetchall())
+        return self._seen
 
     def former(self, requested: str) -> FormerId | None:
         row = self._con().execute("SELECT status, changed_at, merged_into FROM former_id WHERE id = ?",
