@@ -25,6 +25,7 @@ from campus_kg.workspace import Workspace
 from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse
 from ontology.model import load_ontology
+from resolution.model_reuse import basis_path
 
 MANIFEST = "manifest.json"
 
@@ -76,6 +77,9 @@ def backup(settings: Settings, workspace: Workspace, out: Path) -> dict:
         if workspace.person_model.exists():
             (staging / "model").mkdir()
             shutil.copy2(workspace.person_model, staging / "model" / workspace.person_model.name)
+            basis = basis_path(workspace.person_model)  # what it was trained on: a restore may reuse it too
+            if basis.exists():
+                shutil.copy2(basis, staging / "model" / basis.name)
         # Steward apply passes the graph still owes: a server on the restored workspace runs them.
         for marker in sorted(workspace.apply_pending.glob("*.json")):
             (staging / marker.parent.name).mkdir(exist_ok=True)

@@ -131,7 +131,10 @@ def resolve_cmd(workspace: WorkspaceOpt,
                                      "resolution_engine, duckdb).")] = None,
                 spark_master: Annotated[str | None, typer.Option(
                     "--spark-master", help="Spark master for --engine spark: local[2] (default), "
-                                           "spark://host:7077, yarn, sc://host:15002.")] = None) -> None:
+                                           "spark://host:7077, yarn, sc://host:15002.")] = None,
+                retrain: Annotated[bool, typer.Option(
+                    "--retrain", help="Train the Person model anew, even while the saved one may be reused "
+                                      "(setting resolution_retrain_share).")] = False) -> None:
     """Resolve source records into master entities."""
     from resolution.engines import ENGINES, EngineUnavailable
 
@@ -141,7 +144,7 @@ def resolve_cmd(workspace: WorkspaceOpt,
     settings = _settings(workspace).model_copy(update=chosen)
     with _exclusive(workspace, "resolve") as ws:
         try:
-            pipeline.run_resolve(ws, console, settings)
+            pipeline.run_resolve(ws, console, settings, retrain=retrain)
         except EngineUnavailable as exc:
             console.print(f"[red]resolve failed 解析失败: {exc}")
             raise typer.Exit(1) from None

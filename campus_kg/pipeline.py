@@ -146,13 +146,17 @@ def linkage_options(settings: Settings, workspace: Workspace) -> LinkageOptions:
                           review_threshold=settings.review_threshold, decisions=decisions,
                           mention_match_threshold=settings.mention_match_threshold,
                           review_budget=settings.review_budget, engine=settings.resolution_engine,
+                          retrain_share=settings.resolution_retrain_share,
                           spark_master=settings.spark_master, memory_limit=settings.resolution_memory_limit)
 
 
 @exclusive("resolve")
-def run_resolve(workspace: Workspace, console: Console, settings: Settings | None = None) -> ResolveResult:
+def run_resolve(workspace: Workspace, console: Console, settings: Settings | None = None, *,
+                retrain: bool = False) -> ResolveResult:
+    """`retrain`: train the Person model anew even where the saved one may be reused."""
     settings = settings or Settings(workspace=workspace.root)
     options = linkage_options(settings, workspace)
+    options.retrain = retrain
     corrections = StateStore(settings.state_database_url(), settings.token_secret.get_secret_value()).corrections(
         status="approved")
     with console.status("resolving 解析…") as shown, Lakehouse(workspace.lakehouse) as lake:
@@ -172,7 +176,9 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
                   f"linked to the one entity that fits; {result.review_items} items for review"
                   + (f" and {result.review_deferred} deferred beyond the review budget" if result.review_deferred else "")
                   + " "
-                  f"(p ≥ {settings.review_threshold}); model saved to {workspace.person_model}")
+                  f"(p ≥ {settings.review_threshold}); model "
+                  + ("reused from" if any("模型复用" in n for n in result.notes) else "saved to")
+                  + f" {workspace.person_model}")
     if result.mentions:
         console.print("person mentions by name 按姓名提及: " + ", ".join(f"{k} {v}" for k, v in result.mentions.items()))
     console.print("time by stage 各阶段耗时: " + result.stages.summary())

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     review_budget: float = Field(default=0.01, ge=0, le=1)
     # Where the Person model runs (resolution/engines.py): DuckDB on this machine, or Spark past it.
     resolution_engine: Literal["duckdb", "spark"] = "duckdb"
+    # A resolve reuses the Person model it saved while at most this share of the Person records
+    # changed since it was trained (resolution/model_reuse.py).
+    resolution_retrain_share: float = Field(default=0.05, ge=0, le=1)
     spark_master: str = Field(default="local[2]", min_length=1)
     # The Person model's own DuckDB (training and pair scoring; the whole engine on `duckdb`, the
     # hand-back on `spark`), separate from the lakehouse's `duckdb_memory_limit`.

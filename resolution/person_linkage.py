@@ -23,13 +23,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from resolution import model_reuse
 from resolution.clusters import ConstrainedUnionFind
 from resolution.engines import MODEL_MEMORY_LIMIT, open_engine
 from resolution.entity_evidence import NameWeights
 from resolution.entity_match import SCORE_FLOOR, EntityMatch, RecordFacts, ensure_score_tables, match_clusters
 from resolution.exact import STRONG_IDENTIFIERS, Clustering, add_records, finish, identifier_rows, link_identifiers
 from resolution.held_back import score_held_back
-from resolution.person_model import PERSON_INPUT_SQL, train
+from resolution.person_model import PERSON_INPUT_SQL, reuse, train
 from resolution.stages import StageClock
 
 
@@ -53,6 +54,10 @@ class LinkageOptions:
     engine: str = "duckdb"  # where the Person model runs: duckdb | spark (resolution/engines.py)
     spark_master: str = "local[2]"
     memory_limit: str = MODEL_MEMORY_LIMIT  # the model's own DuckDB (resolution/engines.py)
+    # A saved model is reused while at most this share of the Person records changed since it was
+    # trained (resolution/model_reuse.py); `retrain` trains anew whatever changed.
+    retrain_share: float = model_reuse.DEFAULT_RETRAIN_SHARE
+    retrain: bool = False
 
 
 @dataclass
@@ -96,13 +101,26 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
                              [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
     with clock.stage("model training 模型训练"):
-        engine = open_engine(options.engine, options.spark_master, options.memory_limit)
-        model = train(records, labels, engine=engine)
-    notes = model.notes
+        saved, basis, why = model_reuse.reusable(con, options.model_path, labels, options.engine,
+                                                 options.retrain_share, options.retrain)
+        model = None
+        if saved is not None:
+            model = reuse(records, saved, open_engine(options.engine, options.spark_master, options.memory_limit))
+            if model is None:
+                why = "model trained 模型训练: this data calls for other settings (blocking) than the saved model's"
+        trained = model is None
+        if trained:
+            model = train(records, labels, engine=open_engine(options.engine, options.spark_master,
+                                                              options.memory_limit))
+    # A reused model: what its training said too (steps it skipped), beside the evidence now.
+    notes = [why, *model.notes, *(n for n in (basis.notes if not trained else []) if n not in model.notes)]
     try:
-        if options.model_path is not None:
+        if options.model_path is not None and trained:
             options.model_path.parent.mkdir(parents=True, exist_ok=True)
             model.save(options.model_path)
+            model_reuse.remember(options.model_path, model_reuse.Basis(
+                model_reuse.latest_run(con) or "", records.num_rows, model_reuse.labels_digest(labels),
+                model_reuse.code_fingerprint(), options.engine, model.notes))
         linked = 0
         review: list[dict] = []
         uncertain: list[dict] = []

@@ -472,10 +472,10 @@ def train(records: pa.Table, labels: list[tuple[str, str, bool]] | None = None, 
         raise
 
 
-def _train(engine, records: pa.Table, labels: list[tuple[str, str, bool]] | None, seed: int) -> PersonModel:
-    from splink import Linker, block_on
-    from splink.internals.exceptions import SplinkException
-
+def _prepared(engine, records: pa.Table):
+    """What training and a reused model both start from: the records with their sound keys and block
+    sizes in the engine (`_survey` in its DuckDB, `person_records` where Splink runs), the evidence,
+    and Splink's settings as this data calls for them (the blocking rules depend on the data)."""
     con = engine.con  # the local DuckDB: blocked-pair counts before Splink runs, wherever it runs
     records = with_sound_keys(records)
     con.register("_survey", records)
@@ -485,8 +485,50 @@ def _train(engine, records: pa.Table, labels: list[tuple[str, str, bool]] | None
     notes += notes_
     records = with_block_sizes(con, "_survey", blocking, capped)
     df = engine.register(records, "person_records")
-    linker = Linker(df, _settings(blocking, capped, evidence.records >= MIN_RECORDS_FOR_TF, engine.sql),
-                    log_level=logging.ERROR)
+    settings = _settings(blocking, capped, evidence.records >= MIN_RECORDS_FOR_TF, engine.sql)
+    return df, settings, evidence, notes
+
+
+# What training learns, and the linker's own ID: left out when a saved model's settings are compared
+# with this data's.
+_LEARNED = ("m_probability", "u_probability", "probability_two_random_records_match", "linker_uid")
+
+
+def _unlearned(settings: object) -> object:
+    if isinstance(settings, dict):
+        return {k: _unlearned(v) for k, v in settings.items() if k not in _LEARNED}
+    if isinstance(settings, list):
+        return [_unlearned(v) for v in settings]
+    return settings
+
+
+def reuse(records: pa.Table, saved: dict, engine) -> PersonModel | None:
+    """The model a former resolve trained (`saved`: Splink's JSON of it), ready to score these
+    records, when the settings this data calls for are the ones it was trained with (comparisons,
+    levels, blocking rules, term frequencies; everything but what training learns); else None, and
+    the engine is closed."""
+    from splink import Linker
+
+    try:
+        df, settings, _, notes = _prepared(engine, records)
+        fresh = Linker(df, settings, log_level=logging.ERROR).misc.save_model_to_json()
+        if _unlearned(fresh) != _unlearned(saved):
+            engine.close()
+            return None
+        engine.con.unregister("_survey")
+        return PersonModel(Linker(df, saved, log_level=logging.ERROR), engine, notes)
+    except BaseException:
+        engine.close()
+        raise
+
+
+def _train(engine, records: pa.Table, labels: list[tuple[str, str, bool]] | None, seed: int) -> PersonModel:
+    from splink import Linker, block_on
+    from splink.internals.exceptions import SplinkException
+
+    con = engine.con
+    df, settings, evidence, notes = _prepared(engine, records)
+    linker = Linker(df, settings, log_level=logging.ERROR)
     notes.append(_estimate_prior(linker, con, evidence, block_on))
     linker.training.estimate_u_using_random_sampling(max_pairs=2_000_000, seed=seed,
                                                      num_chunks=engine.u_sampling_chunks)
