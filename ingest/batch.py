@@ -18,6 +18,7 @@ path stays as the reference (tests/test_ingest_golden.py compares the two on mes
 
 from __future__ import annotations
 
+import hashlib
 from itertools import compress
 from typing import TYPE_CHECKING
 
@@ -40,14 +41,20 @@ class RecordBatch:
     """Rows of one entity source that passed the key checks, waiting to be standardised; each
     batch replaces its records' earlier versions.
 
-    `existing`: record key -> row hash of the source's records before this load. With
-    `skip_unchanged` (the last load was standardised as this one is), a row whose hash is its
-    record's is not standardised or written again: its record stays as it is."""
+    `existing`: record key -> row hash of the source's records before this load. `fingerprint`:
+    what this load standardises with (ingest.load.standardisation_fingerprint), `last_fingerprint`
+    the one the source's records were standardised with (None: not known, or not all of them). The
+    columns of the export belong to it too: a row's hash is of its cells, and a renamed column gives
+    the same cells another meaning (JSON records hash their keys with their values). While the two
+    agree, a row whose hash is its record's is not standardised or written again: its record stays
+    as it is (`skip_unchanged`, settled by the first row)."""
 
-    def __init__(self, sc: _SourceContext, lake: Lakehouse, existing: dict[str, str], *,
-                 skip_unchanged: bool = False):
+    def __init__(self, sc: _SourceContext, lake: Lakehouse, existing: dict[str, str], fingerprint: str,
+                 last_fingerprint: str | None):
         self.sc, self.lake = sc, lake
-        self.existing, self.skip_unchanged = existing, skip_unchanged
+        self.existing = existing
+        self.fingerprint, self.last_fingerprint = fingerprint, last_fingerprint
+        self.skip_unchanged: bool | None = None  # settled by the first row
         self.ods_columns: set[str] = set()
         self.unchanged_keys: list[str] = []
         self.unchanged_row_nos: list[int] = []
@@ -63,6 +70,11 @@ class RecordBatch:
         return len(self.keys)
 
     def add(self, row_no: int, key: str, row_hash: str, values: dict[str, str | None]) -> None:
+        if self.skip_unchanged is None:
+            if self.sc.source.format not in ("json", "jsonl"):
+                header = "\0".join(values)
+                self.fingerprint = hashlib.sha256(f"{self.fingerprint}\0{header}".encode()).hexdigest()
+            self.skip_unchanged = self.fingerprint == self.last_fingerprint
         if self.skip_unchanged and self.existing.get(key) == row_hash:
             self.unchanged_keys.append(key)
             self.unchanged_row_nos.append(row_no)
@@ -95,17 +107,20 @@ class RecordBatch:
                 con.execute(f"DROP TABLE IF EXISTS {table}")
         self._clear()
 
-    def finish(self, quarantined_keys: set[str]) -> int:
+    def finish(self, quarantined_keys: set[str]) -> tuple[int, str | None]:
         """After the last row: the records whose rows are gone are deleted, those whose rows were
         unchanged are marked read by this run. A record whose new row was quarantined keeps its
-        last version; returns how many did."""
+        last version. Returns how many did, and the fingerprint all of the source's records are now
+        standardised with: None when a kept record was standardised otherwise (or no row was read),
+        so that the next load standardises every row again."""
         self.flush()
         seen = self.sc.seen
         kept = [k for k in quarantined_keys - seen if k in self.existing]
         name = self.sc.source.name
         self.lake.delete_records([f"{name}:{k}" for k in self.existing if k not in seen and k not in quarantined_keys])
         self.lake.keep_unchanged(self.sc.run_id, name, self.unchanged_keys, self.unchanged_row_nos)
-        return len(kept)
+        alike = self.skip_unchanged or (self.skip_unchanged is False and not kept)
+        return len(kept), (self.fingerprint if alike else None)
 
     # ---- the raw rows and the records' identity ------------------------------------------------
     def _write_raw(self, record_ids: list[str]) -> None:

@@ -18,6 +18,7 @@ import hashlib
 import importlib.metadata
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -662,8 +663,7 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
         if fingerprint is None:
             lake.clear_source(source.name)
         else:
-            batch = RecordBatch(sc, lake, lake.record_hashes(source.name),
-                                skip_unchanged=lake.fingerprint(source.name) == fingerprint)
+            batch = RecordBatch(sc, lake, lake.record_hashes(source.name), fingerprint, lake.fingerprint(source.name))
         with _no_cycle_collection():
             _load_rows(mapping, source, sc, buffers, batch, stats, quarantine, quarantined_keys, on_progress)
         buffers.flush()
@@ -674,7 +674,7 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
         if batch is None:
             stats.kept = lake.restore_records([f"{source.name}:{k}" for k in quarantined_keys - sc.seen])
         else:
-            stats.kept = batch.finish(quarantined_keys)
+            stats.kept, fingerprint = batch.finish(quarantined_keys)
         lake.set_fingerprint(source.name, fingerprint, run_id)
         _check_deletions(lake, source, stats, max_delete_share, allow_deletions)
     except readers.FileUnreadable as exc:
@@ -689,7 +689,7 @@ def ingest_source(lake: Lakehouse, ont: Ontology, mapping: Mapping, source: Sour
     if quarantine:
         lake.append("quarantine", pa.Table.from_pylist(quarantine))
     changes = lake.record_changes(run_id, source.name)
-    lake.record_statement_history(run_id, source.name, only_changed=batch is not None and batch.skip_unchanged)
+    lake.record_statement_history(run_id, source.name, only_changed=batch is not None and bool(batch.skip_unchanged))
     stats.new, stats.changed, stats.deleted, stats.unchanged = (
         changes["new"], changes["changed"], changes["deleted"], changes["unchanged"])
     con.execute("COMMIT")
@@ -800,7 +800,8 @@ _STANDARDISING_LIBRARIES = ("phonenumbers", "pypinyin", "opencc")
 
 @lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
-    digest = hashlib.sha256()
+    # The Python version: its Unicode tables (NFKC) standardise text.
+    digest = hashlib.sha256(sys.version.encode())
     for folder in _STANDARDISED_BY:
         for path in sorted(p for p in folder.iterdir() if p.suffix in (".py", ".ttl", ".json", ".yaml")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -815,9 +816,12 @@ def _code_fingerprint() -> str:
 def standardisation_fingerprint(mapping: Mapping, source: Source) -> str:
     """Everything a row's standardised record depends on besides the row itself: the source's
     declaration, the mapping's organisation aliases and university, and the code. While a source's
-    fingerprint is the one of its last load, a row with the same content hash gives the same record."""
+    fingerprint is the one of its last load, a row with the same content hash gives the same record
+    (RecordBatch adds the export's columns)."""
     declared = json.dumps({"source": source.model_dump(mode="json"), "aliases": mapping.organisation_aliases,
-                           "university": mapping.university}, sort_keys=True, ensure_ascii=False)
+                           "university": mapping.university,
+                           "year": dt.date.today().year},  # a birth date after this year is implausible
+                          sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(f"{_code_fingerprint()}\0{declared}".encode()).hexdigest()
 
 

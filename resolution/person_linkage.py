@@ -101,26 +101,29 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
                              [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
     with clock.stage("model training 模型训练"):
-        saved, basis, why = model_reuse.reusable(con, options.model_path, labels, options.engine,
-                                                 options.retrain_share, options.retrain)
+        saved, _, why = model_reuse.reusable(con, options.model_path, labels, options.engine,
+                                             options.retrain_share, options.retrain)
         model = None
         if saved is not None:
-            model = reuse(records, saved, open_engine(options.engine, options.spark_master, options.memory_limit))
-            if model is None:
-                why = "model trained 模型训练: this data calls for other settings (blocking) than the saved model's"
+            try:
+                model = reuse(records, saved, open_engine(options.engine, options.spark_master, options.memory_limit))
+            except Exception as exc:  # noqa: BLE001 - a saved model Splink refuses: train anew
+                why = f"model trained 模型训练: the saved model could not be loaded ({type(exc).__name__}: {exc})"
+            else:
+                if model is None:
+                    why = "model trained 模型训练: this data calls for other settings (blocking) than the saved model's"
         trained = model is None
         if trained:
             model = train(records, labels, engine=open_engine(options.engine, options.spark_master,
                                                               options.memory_limit))
-    # A reused model: what its training said too (steps it skipped), beside the evidence now.
-    notes = [why, *model.notes, *(n for n in (basis.notes if not trained else []) if n not in model.notes)]
+    notes = [why, *model.notes]  # a reused model's training notes are in its basis file
     try:
         if options.model_path is not None and trained:
             options.model_path.parent.mkdir(parents=True, exist_ok=True)
             model.save(options.model_path)
             model_reuse.remember(options.model_path, model_reuse.Basis(
                 model_reuse.latest_run(con) or "", records.num_rows, model_reuse.labels_digest(labels),
-                model_reuse.code_fingerprint(), options.engine, model.notes))
+                model_reuse.code_fingerprint(), options.engine, model_reuse.standardised_digest(con), model.notes))
         linked = 0
         review: list[dict] = []
         uncertain: list[dict] = []

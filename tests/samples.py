@@ -11,6 +11,19 @@ def persons_without_id_number(lake, n: int = 2) -> list[tuple[str, str]]:
         GROUP BY l.master_id HAVING count(p.id_number) = 0 ORDER BY l.master_id LIMIT ?""", [n]).fetchall()
 
 
+def demo_copy(demo, root):
+    """A copy of the session's demo workspace at `root/ws`, its exports in `ws/sources`: (workspace,
+    settings pointing at it, the copied mapping)."""
+    import shutil
+
+    from campus_kg.workspace import Workspace
+
+    shutil.copytree(demo.workspace.root, root / "ws")
+    shutil.copytree(demo.generated.mapping_path.parent, root / "ws" / "sources")
+    ws = Workspace.at(root / "ws")
+    return ws, demo.settings.model_copy(update={"workspace": ws.root}), ws.root / "sources" / demo.generated.mapping_path.name
+
+
 def run_mapping(exports, mapping: str, ws):
     """Writes `mapping` as exports/mapping.yaml and runs `campus-kg run` on it into `ws` (it must succeed)."""
     from typer.testing import CliRunner

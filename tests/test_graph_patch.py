@@ -2,7 +2,6 @@
 
 import csv
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from graph_api.graph_build.run import PatchRefused, build_graph
 from graph_api.store import open_store
 from ingest.lakehouse import Lakehouse
 from tests.graph_dump import dump
-from tests.samples import persons_without_id_number
+from tests.samples import demo_copy, persons_without_id_number
 
 QUIET = Console(quiet=True)
 
@@ -42,12 +41,9 @@ def _change_sources(demo, ws: Workspace, settings) -> str:
 
 @pytest.fixture
 def changed(demo, tmp_path):
-    shutil.copytree(demo.workspace.root, tmp_path / "ws")
-    shutil.copytree(demo.generated.mapping_path.parent, tmp_path / "ws" / "sources")
-    ws = Workspace.at(tmp_path / "ws")
-    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    ws, settings, mapping = demo_copy(demo, tmp_path)
     staff_no = _change_sources(demo, ws, settings)
-    pipeline.run_ingest(ws.root / "sources" / demo.generated.mapping_path.name, ws, QUIET)
+    pipeline.run_ingest(mapping, ws, QUIET)
     pipeline.run_resolve(ws, QUIET, settings)
     return ws, settings, staff_no
 

@@ -102,22 +102,26 @@ def inputs_digest(inputs: dict[str, Path]) -> str:
 
 def ingest_tables(mapping_path: Path, lake_path: Path) -> dict[str, list[str]]:
     """Ingests once into a new lakehouse; every table's rows, normalised and sorted: the run's id,
-    the clock (file times too) and the folder the inputs are in are the only things allowed to differ between two runs.
-    Left out: the runs themselves, and each source's standardisation fingerprint (a digest of the ingest's own code)."""
+    the clock (file times too) and the folder the inputs are in are the only things allowed to differ between two runs."""
     folder = str(mapping_path.parent)
     with Lakehouse(lake_path) as lake:
         load.ingest(load_mapping(mapping_path), lake)
-        con = lake.con
-        run_ids = {r[0] for r in con.execute("SELECT run_id FROM ingest_run").fetchall()}
-        tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary "
-                                            "AND table_name NOT IN ('ingest_run', 'source_fingerprint') ORDER BY 1").fetchall()]
-        out = {}
-        for table in tables:
-            columns = [(c[0], c[1]) for c in con.execute(f'DESCRIBE "{table}"').fetchall() if "TIMESTAMP" not in c[1]]
-            rows = con.execute(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c, _ in columns)} FROM \"{table}\"")
-            out[table] = sorted(json.dumps([_normalised(v, t, run_ids, folder) for v, (_, t) in zip(row, columns, strict=True)],
-                                           default=str, ensure_ascii=False) for row in rows.fetchall())
-        return out
+        run_ids = {r[0] for r in lake.con.execute("SELECT run_id FROM ingest_run").fetchall()}
+        return table_rows(lake.con, lambda value, column_type: _normalised(value, column_type, run_ids, folder))
+
+
+def table_rows(con, normalise) -> dict[str, list[str]]:
+    """Every table of a lakehouse but the runs and the sources' fingerprints (a digest of the ingest's
+    code), without timestamp columns; each value through `normalise(value, column type)`, rows sorted."""
+    tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary "
+                                        "AND table_name NOT IN ('ingest_run', 'source_fingerprint') ORDER BY 1").fetchall()]
+    out = {}
+    for table in tables:
+        columns = [(c[0], c[1]) for c in con.execute(f'DESCRIBE "{table}"').fetchall() if "TIMESTAMP" not in c[1]]
+        rows = con.execute(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c, _ in columns)} FROM \"{table}\"")
+        out[table] = sorted(json.dumps([normalise(v, t) for v, (_, t) in zip(row, columns, strict=True)],
+                                       default=str, ensure_ascii=False) for row in rows.fetchall())
+    return out
 
 
 def _normalised(value: object, column_type: str, run_ids: set[str], folder: str) -> object:

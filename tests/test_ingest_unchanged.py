@@ -26,6 +26,7 @@ from ingest.lakehouse import Lakehouse
 from ingest.mapping import load_mapping
 from ingest.readers import resolve_encoding
 from ingest.synthetic import generate
+from tests.test_ingest_golden import table_rows
 
 PERSONS, SEED, MESSINESS = 300, 5, 0.3
 EDITED = ("hr_staff", "jw_students", "library_readers")
@@ -79,16 +80,8 @@ def tables(lake_path: Path) -> dict[str, list[str]]:
         con = lake.con
         runs = {r: f"<run {i}>" for i, (r,) in enumerate(con.execute(
             "SELECT run_id FROM ingest_run ORDER BY started_at").fetchall(), start=1)}
-        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary AND table_name "
-                                           "NOT IN ('ingest_run', 'source_fingerprint') ORDER BY 1").fetchall()]
-        out = {}
-        for table in names:
-            columns = [(c[0], c[1]) for c in con.execute(f'DESCRIBE "{table}"').fetchall() if "TIMESTAMP" not in c[1]]
-            rows = con.execute(f"SELECT {', '.join(chr(34) + c + chr(34) for c, _ in columns)} FROM \"{table}\"")
-            out[table] = sorted(json.dumps([_named(json.loads(v) if kind == "JSON" and v else v, runs)
-                                            for v, (_, kind) in zip(row, columns, strict=True)],
-                                           default=str, ensure_ascii=False) for row in rows.fetchall())
-        return out
+        return table_rows(con, lambda value, column_type: _named(
+            json.loads(value) if column_type == "JSON" and value else value, runs))
 
 
 def _named(value: object, runs: dict[str, str]) -> object:
@@ -117,47 +110,81 @@ def first_load(tmp_path_factory) -> tuple[Path, Path]:
     return mapping_path, root / "first.duckdb"
 
 
-@pytest.mark.parametrize("change", ["exports", "mapping", "nothing"])
-def test_skipping_unchanged_rows_leaves_what_writing_every_record_leaves(change, first_load, tmp_path, monkeypatch):
-    mapping_path, first = first_load
+def _rename_column(mapping_path: Path, source_name: str, column: str) -> None:
+    """Renames an optional column in the export's header: every data line stays as it was."""
+    mapping = load_mapping(mapping_path)
+    path = mapping.source_path(next(s for s in mapping.sources if s.name == source_name))
+    data = path.read_bytes()
+    first, rest = data.split(b"\n", 1)
+    encoded = column.encode(resolve_encoding(path, "auto").removesuffix("-sig"))
+    assert encoded in first
+    path.write_bytes(first.replace(encoded, encoded + "X".encode()) + b"\n" + rest)
+
+
+def _restore_export(mapping_path: Path, source_name: str, original: Path) -> None:
+    mapping = load_mapping(mapping_path)
+    path = mapping.source_path(next(s for s in mapping.sources if s.name == source_name))
+    shutil.copy(original / path.relative_to(mapping_path.parent), path)
+
+
+# Each scenario: the changes before each load after the first (the exports' folder, the original one).
+SCENARIOS = {
+    "exports": [lambda m, o: [_edit_export(m, s) for s in EDITED]],
+    "mapping": [lambda m, o: _edit_mapping(m)],
+    "nothing": [lambda m, o: None],
+    # The optional column is no longer read: the same cells, another meaning.
+    "renamed column": [lambda m, o: _rename_column(m, "student_affairs", "家庭经济困难等级")],
+    # A record whose row is quarantined while the mapping changes keeps its version of the old mapping;
+    # when its row comes back unchanged, it is standardised under the new one.
+    "kept across a mapping change": [lambda m, o: (_edit_mapping(m), _edit_export(m, "hr_staff")),
+                                     lambda m, o: _restore_export(m, "hr_staff", o)],
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_skipping_unchanged_rows_leaves_what_writing_every_record_leaves(scenario, first_load, tmp_path,
+                                                                          monkeypatch):
+    original, first = first_load
     exports = tmp_path / "exports"
-    shutil.copytree(mapping_path.parent, exports)
-    mapping_path = exports / mapping_path.name
-    if change == "exports":
-        for source in EDITED:
-            _edit_export(mapping_path, source)
-    elif change == "mapping":
-        _edit_mapping(mapping_path)
+    shutil.copytree(original.parent, exports)
+    mapping_path = exports / original.name
     skipping, reference = tmp_path / "skipping.duckdb", tmp_path / "reference.duckdb"
     for lake in (skipping, reference):
         shutil.copy(first, lake)
-    # How many rows the skipping load did not standardise again.
+    # How many rows the skipping loads did not standardise again, per load.
     skipped: list[int] = []
     add = batch.RecordBatch.add
 
     def counting_add(self, row_no, key, row_hash, values):
         before = len(self.unchanged_keys)
         add(self, row_no, key, row_hash, values)
-        skipped.append(len(self.unchanged_keys) - before)
+        skipped[-1] += len(self.unchanged_keys) - before
 
-    with monkeypatch.context() as m:
-        m.setattr(batch.RecordBatch, "add", counting_add)
-        result = _ingest(mapping_path, skipping)
-    monkeypatch.setattr(load, "REFERENCE", True)
-    _ingest(mapping_path, reference)
-    got, want = tables(skipping), tables(reference)
-    assert got.keys() == want.keys()
-    for table in want:
-        assert got[table] == want[table], (f"{table}: reference rows missing {_shown(set(want[table]) - set(got[table]))}"
-                                           f", rows not in the reference {_shown(set(got[table]) - set(want[table]))}")
+    for change in SCENARIOS[scenario]:
+        change(mapping_path, original.parent)
+        skipped.append(0)
+        with monkeypatch.context() as m:
+            m.setattr(batch.RecordBatch, "add", counting_add)
+            result = _ingest(mapping_path, skipping)
+        with monkeypatch.context() as m:
+            m.setattr(load, "REFERENCE", True)
+            _ingest(mapping_path, reference)
+        got, want = tables(skipping), tables(reference)
+        assert got.keys() == want.keys()
+        for table in want:
+            assert got[table] == want[table], (
+                f"{table}: reference rows missing {_shown(set(want[table]) - set(got[table]))}"
+                f", rows not in the reference {_shown(set(got[table]) - set(want[table]))}")
+        assert not any(s.problem for s in result.sources)
     stats = {s.source: s for s in result.sources}
-    assert not any(s.problem for s in stats.values())
     entity_rows = sum(s.loaded for s in stats.values())  # the generated mapping has no mention source
-    if change == "exports":
+    if scenario == "exports":
         assert all(stats[s].new == 1 and stats[s].changed == 1 and stats[s].deleted == 1 and stats[s].kept == 1
                    for s in EDITED), {s: stats[s] for s in EDITED}
-        assert 0 < sum(skipped) < entity_rows
-    elif change == "mapping":  # the source whose code changed is standardised again, the others are not
-        assert 0 < sum(skipped) < entity_rows
-    else:
-        assert sum(skipped) == entity_rows and not result.changed
+        assert 0 < skipped[0] < entity_rows
+    elif scenario in ("mapping", "renamed column"):  # that source is standardised again, the others are not
+        assert 0 < skipped[0] < entity_rows - stats["hr_staff" if scenario == "mapping" else "student_affairs"].loaded + 1
+    elif scenario == "nothing":
+        assert skipped[0] == entity_rows and not result.changed
+    else:  # hr_staff kept a record from before the mapping changed: all of it is standardised again
+        assert stats["hr_staff"].kept == 0 and skipped[1] <= entity_rows - stats["hr_staff"].loaded

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,15 @@ from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
 from ingest.lakehouse import Lakehouse
 from resolution.model_reuse import basis_path
-from tests.samples import persons_without_id_number, resolve_notes
+from tests.samples import demo_copy, persons_without_id_number, resolve_notes
 from tests.test_graph_patch import QUIET
 
 
 @pytest.fixture
 def workspace(demo, tmp_path):
-    shutil.copytree(demo.workspace.root, tmp_path / "ws")
-    shutil.copytree(demo.generated.mapping_path.parent, tmp_path / "ws" / "sources")
-    ws = Workspace.at(tmp_path / "ws")
-    settings = demo.settings.model_copy(update={"workspace": ws.root})
+    ws, settings, mapping = demo_copy(demo, tmp_path)
     pipeline.run_resolve(ws, QUIET, settings, retrain=True)  # a model trained by this code, whatever built the demo
-    return ws, settings, ws.root / "sources" / demo.generated.mapping_path.name
+    return ws, settings, mapping
 
 
 def _links(ws: Workspace) -> list[tuple]:
@@ -94,6 +90,17 @@ def test_a_steward_judgement_or_other_code_retrains(workspace):
     basis.write_text(basis.read_text(encoding="utf-8").replace('"code": "', '"code": "0'), encoding="utf-8")
     pipeline.run_resolve(ws, QUIET, settings)
     assert "resolution code or engine changed" in _first_note(ws)
+
+
+def test_a_mapping_change_that_rewrites_values_retrains(workspace):
+    """No row changed, so no record is in the change set; but the values are standardised otherwise."""
+    ws, settings, mapping = workspace
+    text = mapping.read_text(encoding="utf-8")
+    assert "男: '1'" in text
+    mapping.write_text(text.replace("男: '1'", "男: '2'", 1), encoding="utf-8")
+    pipeline.run_ingest(mapping, ws, QUIET)
+    pipeline.run_resolve(ws, QUIET, settings)
+    assert "standardised otherwise" in _first_note(ws), _first_note(ws)
 
 
 def test_resolve_retrain_trains_anew(workspace):

@@ -5,9 +5,7 @@ artefact equals a full one; the artefact is published with the graph and pruned 
 
 from __future__ import annotations
 
-import sqlite3
 import time
-import zlib
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ from fastapi import HTTPException
 from campus_kg import pipeline
 from campus_kg.state import StateStore
 from campus_kg.workspace import Workspace
-from graph_api.graph_build.person_records import PersonRecords, write_person_records
+from graph_api.graph_build.person_records import PersonRecords, StoredPerson, write_person_records
 from graph_api.graph_build.run import BuildResult, build_graph, edge_frames
 from graph_api.person_view import find_person, find_stored, fields_returned, person_record
 from ingest.lakehouse import Lakehouse
@@ -144,11 +142,18 @@ def test_a_patch_rewrites_the_records_it_touches_and_equals_a_full_artefact(chan
 
 
 def _contents(path: Path) -> dict:
-    with sqlite3.connect(path) as con:
-        people = {m: (zlib.decompress(r), zlib.decompress(k), rf, mf)
-                  for m, r, k, rf, mf in con.execute("SELECT * FROM person")}
-        return {"person": people, "former_id": sorted(con.execute("SELECT * FROM former_id").fetchall()),
-                "source_seen": sorted(con.execute("SELECT * FROM source_seen").fetchall())}
+    """What an artefact serves: every person's record as each kind of viewer reads it (its sources'
+    latest loads in place), what the access log says was read, and the former IDs."""
+    records = PersonRecords(path)
+    try:
+        people = {}
+        for master in records.master_ids():
+            stored = StoredPerson(master, "active", *records.person(master))
+            people[master] = (stored.body(master, True), stored.body(master, False), stored.fields(True),
+                              stored.fields(False))
+        return {"person": people, "former_id": sorted(records._con().execute("SELECT * FROM former_id").fetchall())}
+    finally:
+        records.close()
 
 
 def test_a_rebuild_publishes_its_records_with_the_graph_and_prunes_old_ones(demo, tmp_path):

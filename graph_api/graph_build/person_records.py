@@ -76,6 +76,9 @@ SEEN_ONCE_SQL = """SELECT h.source, min(l.started_at) AS seen FROM dwd_statement
     GROUP BY h.source HAVING count(DISTINCT h.last_seen_run) = 1"""
 
 
+_LAST_UPDATED = b'"last_updated":'  # the stand-ins are replaced there only
+
+
 def _stand_in(slot: int) -> dt.datetime:
     return STAND_IN_EPOCH + dt.timedelta(seconds=slot)
 
@@ -116,8 +119,8 @@ def write_person_records(duck: duckdb.DuckDBPyConnection, edges: list[tuple[str,
         for rows in parts.batches():
             con.executemany("INSERT INTO person VALUES (?, ?, ?, ?, ?)", rows)
             written += len(rows)
-        con.execute("DELETE FROM source_seen")
-        con.executemany("INSERT INTO source_seen VALUES (?, ?, ?)",
+        # A source no longer seen keeps its row: its slot is never given to another source.
+        con.executemany("INSERT OR REPLACE INTO source_seen VALUES (?, ?, ?)",
                         [(source, slot, to_json(at).decode()) for source, (slot, at) in seen.items()])
         con.execute("DELETE FROM former_id")
         con.executemany("INSERT INTO former_id VALUES (?, ?, ?, ?)", _former_ids(duck))
@@ -396,10 +399,12 @@ class PersonRecords:
         return None if row is None else (*row, self.seen())
 
     def seen(self) -> tuple[tuple[bytes, bytes], ...]:
-        """Each source's stand-in and its latest load, as they appear in a record's JSON (read once)."""
+        """Each source's stand-in and its latest load, as a field's `last_updated` in a record's JSON
+        (read once)."""
         if self._seen is None:
-            self._seen = tuple((to_json(_stand_in(slot)), seen.encode()) for slot, seen in self._con().execute(
-                "SELECT slot, seen FROM source_seen ORDER BY slot").fetchall())
+            self._seen = tuple((_LAST_UPDATED + to_json(_stand_in(slot)), _LAST_UPDATED + seen.encode())
+                               for slot, seen in self._con().execute(
+                                   "SELECT slot, seen FROM source_seen ORDER BY slot").fetchall())
         return self._seen
 
     def former(self, requested: str) -> FormerId | None:
