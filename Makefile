@@ -73,6 +73,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/linkage_baseline_bench.py
 	$(BIN)/python bench/resolution_bench.py
 	$(BIN)/python bench/incremental_bench.py
+	$(BIN)/python bench/model_reuse_bench.py
 	$(BIN)/python bench/graph_build_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/graph_backends_bench.py
