@@ -127,7 +127,7 @@ def _examples(lake: Lakehouse, source: str, column: str, prop: str, dimension: s
     if dimension == "completeness":
         rows = lake.con.execute("""SELECT r.row_no, r.record_key, NULL, '缺失 / missing', NULL, NULL FROM dwd_record r
             WHERE r.source = ? AND r.record_id NOT IN (SELECT record_id FROM dwd_statement WHERE column_name = ?)
-            ORDER BY r.row_no LIMIT ?""", [source, column, EXAMPLES_PER_FIELD]).fetchall()
+            ORDER BY r.row_no, r.record_key LIMIT ?""", [source, column, EXAMPLES_PER_FIELD]).fetchall()
     else:
         flagged = """SELECT r.row_no, r.record_key, s.original, s.flag, NULL, NULL
             FROM dwd_statement s JOIN dwd_record r USING (record_id)
@@ -139,7 +139,8 @@ def _examples(lake: Lakehouse, source: str, column: str, prop: str, dimension: s
                 FROM _cross_conflict c JOIN dwd_record r USING (record_id)
                 WHERE c.source = ? AND c.column_name = ? AND c.property = ?"""
             params += [source, column, prop]
-        rows = lake.con.execute(f"{flagged} ORDER BY 1 LIMIT ?", [*params, EXAMPLES_PER_FIELD]).fetchall()
+        # Row, then key: two records can name one row (a kept record's last good row, a new record's now).
+        rows = lake.con.execute(f"{flagged} ORDER BY ALL LIMIT ?", [*params, EXAMPLES_PER_FIELD]).fetchall()
     return [{"row": row_no, "record_key": key, "value": mask_if_sensitive(prop, value),
              "problem": flag or f"与权威来源 {system} 不一致 / differs from the authoritative source {system}: "
                                 f"{mask_if_sensitive(prop, expected)}"}
