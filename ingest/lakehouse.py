@@ -357,20 +357,23 @@ class Lakehouse:
         c.execute(f"""CREATE OR REPLACE TEMP TABLE _now AS
             SELECT {STATEMENT_ID} AS statement_id, s.record_id, s.property, s.column_name, s.value, s.original
             FROM dwd_statement s JOIN dwd_record r USING (record_id) WHERE r.source = ? {touched}""", [source_name])
-        # Joins and anti-joins rather than IN lists: they stream and spill, and need no index.
+        # Joins and anti-joins rather than IN lists: they stream and spill, and need no index. Only this
+        # source's history can hold these statements (a statement ID covers its record's): the joins
+        # hash that part, not the history of every source loaded before.
         c.execute("""UPDATE dwd_statement_history h SET last_seen_run = ?, retired_run = NULL
-            FROM _now n WHERE h.statement_id = n.statement_id""", [run_id])
+            FROM _now n WHERE h.statement_id = n.statement_id AND h.source = ?""", [run_id, source_name])
         c.execute("""INSERT INTO dwd_statement_history
             SELECT DISTINCT ON (n.statement_id) n.statement_id, ?, n.record_id, n.property, n.column_name, n.value,
                    n.original, ?, ?, NULL
-            FROM _now n ANTI JOIN dwd_statement_history h ON h.statement_id = n.statement_id""",
-                  [source_name, run_id, run_id])
+            FROM _now n ANTI JOIN (SELECT statement_id FROM dwd_statement_history WHERE source = ?) h
+                ON h.statement_id = n.statement_id""",
+                  [source_name, run_id, run_id, source_name])
         c.execute(f"""CREATE OR REPLACE TEMP TABLE _gone AS
             SELECT h.statement_id FROM dwd_statement_history h ANTI JOIN _now n ON n.statement_id = h.statement_id
             WHERE h.source = ? AND h.retired_run IS NULL {touched.replace('s.record_id', 'h.record_id')}""",
                   [source_name])
         c.execute("""UPDATE dwd_statement_history h SET retired_run = ? FROM _gone g
-            WHERE h.statement_id = g.statement_id""", [run_id])
+            WHERE h.statement_id = g.statement_id AND h.source = ?""", [run_id, source_name])
 
     def record_keys(self, source_name: str) -> set[str]:
         """The record keys a source holds now."""
