@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn,
@@ -16,7 +17,6 @@ from campus_kg.csv_safe import SafeWriter
 from campus_kg.locking import workspace_lock
 from campus_kg.settings import Settings
 from campus_kg.workspace import Workspace
-from graph_api.graph_build.run import BuildResult, build_graph
 from ingest.lakehouse import Lakehouse
 from ingest.load import IngestResult, ingest
 from ingest.mapping import load_mapping
@@ -24,6 +24,9 @@ from campus_kg.state import StateStore
 from resolution.person_linkage import Decision, LinkageOptions
 from resolution.run import ResolveResult, resolve
 from resolution.status import require_complete
+
+if TYPE_CHECKING:
+    from graph_api.graph_build.run import BuildResult
 
 
 @contextmanager
@@ -210,6 +213,9 @@ def publish_review_queue(lake: Lakehouse, out: Path) -> None:
 @exclusive("build-graph")
 def run_build(settings: Settings, workspace: Workspace, console: Console, backend: str | None = None,
               mode: str = "auto") -> BuildResult:
+    # Imported here: a run that changed nothing, or any command but a build, never loads it.
+    from graph_api.graph_build.run import build_graph
+
     with _progress(console) as progress:
         task = progress.add_task("build graph", total=None)
         result = build_graph(settings, workspace, backend, step=lambda name: progress.update(

@@ -4,13 +4,13 @@ never raises on bad input: problems are reported as a flag string that the inges
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import unicodedata
 from functools import lru_cache
 
 import opencc
 import phonenumbers
-from pypinyin import Style, lazy_pinyin
 
 # Middle-dot look-alikes used in minority names (买买提·艾力): ASCII dot, bullets, katakana dot...
 _DOTS = re.compile(r"[\.\u2022\u2027\u30fb\uff0e\uff65\u00b7\u0387\u16eb\u2219\u22c5\u2e31]")
@@ -94,8 +94,17 @@ COMPOUND_SURNAMES = {
 _COMPOUND_PINYIN = set(COMPOUND_SURNAMES.values())
 
 
+@lru_cache(maxsize=1)
+def _pinyin():
+    # Imported on first use: its phrase dictionary takes a quarter of a second to load, and a command
+    # that reads no new name (a rerun with nothing changed, a graph build) never needs it.
+    from pypinyin import Style, lazy_pinyin
+
+    return functools.partial(lazy_pinyin, style=Style.NORMAL, errors="ignore", v_to_u=False)
+
+
 def _syllables(text: str) -> str:
-    return "".join(lazy_pinyin(text, style=Style.NORMAL, errors="ignore", v_to_u=False))
+    return "".join(_pinyin()(text))
 
 
 @lru_cache(maxsize=262_144)  # names repeat across systems; pinyin conversion dominates ingest time
