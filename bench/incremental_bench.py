@@ -152,9 +152,10 @@ The second is done since (same session): on a copy of such a workspace, that `bu
 28.0 s before and 21.8 s after (one run each; peak RSS 1.40 → 1.72 GB, a second DuckDB connection);
 the first, and ingest and resolution that work on what changed, are not.
 
-Reading (2026-12-02, fourth session; the table above is this session's last run): full 48 s, nothing
-changed 4.5 s (was 23 s), 1 % changed 31 s (was 65 s; 64 % of the full run). Three changes, each
-measured by a run of this bench after it: (1) ingest skips a row whose content hash is its record's
+Reading (2026-12-02, fourth session; the table above is this session's last run, on a quieter
+machine than the runs before it): full 37 s, nothing changed 3.3 s (was 23 s), 1 % changed 25 s
+(was 65 s; 67 % of the full run; 31 s = 64 % against a 48 s full run earlier in the session). Three
+changes, each measured by a run of this bench after it: (1) ingest skips a row whose content hash is its record's
 from the last load while the source is standardised alike (`source_fingerprint`; tests/
 test_ingest_unchanged.py holds the result to the row-by-row reference path): nothing-changed ingest
 20 s → 3.5 s, 1 %-changed ingest 18 s → 5.6 s; (2) a stored person record holds a stand-in per
