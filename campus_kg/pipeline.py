@@ -180,7 +180,7 @@ def run_resolve(workspace: Workspace, console: Console, settings: Settings | Non
                   + (f" and {result.review_deferred} deferred beyond the review budget" if result.review_deferred else "")
                   + " "
                   f"(p ≥ {settings.review_threshold}); model "
-                  + ("reused from" if any("模型复用" in n for n in result.notes) else "saved to")
+                  + ("reused from" if result.model_reused else "saved to")
                   + f" {workspace.person_model}")
     if result.mentions:
         console.print("person mentions by name 按姓名提及: " + ", ".join(f"{k} {v}" for k, v in result.mentions.items()))

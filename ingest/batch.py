@@ -90,7 +90,7 @@ class RecordBatch:
         con = self.lake.con
         name = self.sc.source.name
         record_ids = [f"{name}:{k}" for k in self.keys]
-        self.lake.delete_records([f"{name}:{k}" for k in self.keys if k in self.existing])
+        self.lake.delete_records([r for r, k in zip(record_ids, self.keys, strict=True) if k in self.existing])
         self._write_raw(record_ids)
         try:
             con.register("_batch_rows", pa.table({"row_idx": pa.array(range(len(record_ids)), pa.int64()),

@@ -86,33 +86,32 @@ def _changed_since(con: duckdb.DuckDBPyConnection, run_id: str) -> int | None:
 
 
 def reusable(con: duckdb.DuckDBPyConnection, model_path: Path | None, labels: list[tuple[str, str, bool]],
-             engine: str, max_share: float, retrain: bool = False) -> tuple[dict | None, Basis | None, str]:
-    """(the saved model's Splink JSON, what it was trained on, why) when it may be reused, else
-    (None, None, why it is trained anew)."""
+             engine: str, max_share: float, retrain: bool = False) -> tuple[dict | None, str]:
+    """(the saved model's Splink JSON, why) when it may be reused, else (None, why it is trained anew)."""
     if retrain:
-        return None, None, "model trained 模型训练: asked to (--retrain)"
+        return None, "model trained 模型训练: asked to (--retrain)"
     if model_path is None or not model_path.exists() or not basis_path(model_path).exists():
-        return None, None, "model trained 模型训练: no saved model"
+        return None, "model trained 模型训练: no saved model"
     try:
         basis = Basis(**json.loads(basis_path(model_path).read_text(encoding="utf-8")))
         saved = json.loads(model_path.read_text(encoding="utf-8"))
         trained_on = int(basis.person_records)
     except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, training anew is the answer
-        return None, None, f"model trained 模型训练: the saved model cannot be read ({type(exc).__name__}: {exc})"
+        return None, f"model trained 模型训练: the saved model cannot be read ({type(exc).__name__}: {exc})"
     if basis.code != code_fingerprint() or basis.engine != engine:
-        return None, None, "model trained 模型训练: the resolution code or engine changed since the saved model"
+        return None, "model trained 模型训练: the resolution code or engine changed since the saved model"
     if basis.labels != labels_digest(labels):
-        return None, None, "model trained 模型训练: steward judgements changed since the saved model"
+        return None, "model trained 模型训练: steward judgements changed since the saved model"
     if basis.standardised != standardised_digest(con):
-        return None, None, "model trained 模型训练: the Person records are standardised otherwise since the saved model"
+        return None, "model trained 模型训练: the Person records are standardised otherwise since the saved model"
     changed = _changed_since(con, basis.trained_run)
     if changed is None:
-        return None, None, "model trained 模型训练: the run the saved model was trained after is gone"
+        return None, "model trained 模型训练: the run the saved model was trained after is gone"
     share = changed / max(trained_on, 1)
     if share > max_share:
-        return None, None, (f"model trained 模型训练: {changed:,} person records changed since the saved model "
+        return None, (f"model trained 模型训练: {changed:,} person records changed since the saved model "
                             f"({share:.1%} > resolution_retrain_share {max_share:.0%})")
-    return saved, basis, (f"model reused 模型复用: trained after run {basis.trained_run} on {basis.person_records:,} "
+    return saved, (f"model reused 模型复用: trained after run {basis.trained_run} on {basis.person_records:,} "
                           f"person records; {changed:,} changed since ({share:.1%} ≤ resolution_retrain_share "
                           f"{max_share:.0%})")
 

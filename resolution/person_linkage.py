@@ -69,6 +69,7 @@ class PersonLinkage:
     entity_links: int = 0  # weakly identified records linked to the one entity that fits
     entity_scores: list[tuple[str, str, float, bool]] = field(default_factory=list)  # record, anchor record, p, linked
     name_weights: NameWeights | None = None  # the model's, for mentions
+    model_reused: bool = False  # scored by the saved model (resolution/model_reuse.py), not one trained now
 
 
 def review_item_id(entity_type: str, a: str, b: str) -> str:
@@ -101,8 +102,8 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
                              [f"{records.num_rows} person record(s): no pairs to compare, no model trained"])
     labels = [(d.record_a, d.record_b, d.judgement == "same") for d in options.decisions if d.judgement != "unsure"]
     with clock.stage("model training 模型训练"):
-        saved, _, why = model_reuse.reusable(con, options.model_path, labels, options.engine,
-                                             options.retrain_share, options.retrain)
+        saved, why = model_reuse.reusable(con, options.model_path, labels, options.engine,
+                                         options.retrain_share, options.retrain)
         model = None
         if saved is not None:
             try:
@@ -176,7 +177,8 @@ def link_persons(con: duckdb.DuckDBPyConnection, options: LinkageOptions,
             if p["match_probability"] >= options.review_threshold:
                 review.append(_item(p, "uncertain: between the review and the match threshold"))
         clusters = finish(uf, rule)
-    return PersonLinkage(clusters, review, linked, notes, entities.linked, entities.scores, name_weights)
+    return PersonLinkage(clusters, review, linked, notes, entities.linked, entities.scores, name_weights,
+                         model_reused=not trained)
 
 
 def _store_pair_scores(con: duckdb.DuckDBPyConnection, model_con: duckdb.DuckDBPyConnection, scored: str) -> None:

@@ -39,6 +39,7 @@ class ResolveResult:
     review_deferred: int = 0  # beyond the review budget, of lower priority
     mentions: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what evidence person linkage had, what it skipped
+    model_reused: bool = False  # person linkage scored with the saved model (resolution/model_reuse.py)
     stages: StageClock = field(default_factory=StageClock)  # where the time went
 
 
@@ -86,6 +87,7 @@ def resolve(lake: Lakehouse, options: LinkageOptions | None = None,
                 result.entity_links = linkage.entity_links
                 name_weights = linkage.name_weights
                 result.notes += linkage.notes
+                result.model_reused = linkage.model_reused
             else:
                 with result.stages.stage("other entities 其他实体"):
                     clustering = keyed_clusters(con, cls.name, dwd_table(cls.name))

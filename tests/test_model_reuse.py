@@ -54,7 +54,7 @@ def test_a_resolve_with_nothing_changed_reuses_the_model_and_links_alike(workspa
     ws, settings, _ = workspace
     trained = _links(ws)
     model = ws.person_model.read_bytes()
-    pipeline.run_resolve(ws, QUIET, settings)
+    assert pipeline.run_resolve(ws, QUIET, settings).model_reused
     assert "model reused 模型复用" in _first_note(ws) and "0 changed since" in _first_note(ws)
     assert _links(ws) == trained
     assert ws.person_model.read_bytes() == model  # not saved again: the basis still names its training
@@ -70,7 +70,7 @@ def test_a_small_change_reuses_and_a_large_one_retrains(workspace):
     _rename_staff(mapping, 60)  # the changes add up since the model was trained
     pipeline.run_ingest(mapping, ws, QUIET)
     small_share = settings.model_copy(update={"resolution_retrain_share": 60 / basis["person_records"] - 0.001})
-    pipeline.run_resolve(ws, QUIET, small_share)
+    assert not pipeline.run_resolve(ws, QUIET, small_share).model_reused
     assert "model trained 模型训练" in _first_note(ws) and "changed since the saved model" in _first_note(ws)
     again = json.loads(basis_path(ws.person_model).read_text(encoding="utf-8"))
     assert again["trained_run"] != basis["trained_run"]
